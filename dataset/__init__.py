@@ -1,0 +1,21 @@
+"""Data set registry: a --dataset name maps to a loader returning an in-memory ImageDataset."""
+from .base import DatasetNotFoundError, ImageDataset, stratified_subset
+from .cifar import load_cifar10, load_cifar100
+from .digits import load_digits
+from .tinyimagenet import load_tinyimagenet
+
+DATASETS = {
+    "cifar100": load_cifar100,
+    "cifar10": load_cifar10,
+    "tinyimagenet": load_tinyimagenet,
+    "digits": load_digits,
+}
+
+
+def load_dataset(name, data_folder="./data", download=False):
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset '{name}'; choose one of: {', '.join(DATASETS)}")
+    return DATASETS[name](data_folder, download=download)
+
+
+__all__ = ["DATASETS", "DatasetNotFoundError", "ImageDataset", "load_dataset", "stratified_subset"]

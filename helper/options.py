@@ -1,0 +1,75 @@
+"""Flags shared by the training scripts, with CRD's names and defaults, and their checks."""
+from dataset import DATASETS
+from helper.cli import UsageError
+from helper.util import parse_int_list
+
+# CRD trains these with lr 0.01 instead of 0.05.
+SMALL_LR_MODELS = ("MobileNetV2", "ShuffleV1", "ShuffleV2")
+DEFAULT_LR, SMALL_MODEL_LR = 0.05, 0.01
+CRD_EPOCHS, CRD_DECAY_EPOCHS = 240, (150, 180, 210)
+
+
+def default_decay_epochs(epochs):
+    """CRD's decay epochs at the same fractions of a run of `epochs` (exactly CRD's at 240)."""
+    return sorted({max(1, round(e * epochs / CRD_EPOCHS)) for e in CRD_DECAY_EPOCHS})
+
+
+def add_data_args(parser):
+    group = parser.add_argument_group("data")
+    group.add_argument("--dataset", default="cifar100", choices=list(DATASETS))
+    group.add_argument("--data_folder", default="./data",
+                       help="folder holding cifar-100-python/, cifar-10-batches-py/ or tiny-imagenet-200/")
+    group.add_argument("--download", action="store_true", help="fetch the data set if missing (online only)")
+    group.add_argument("--train_subset", type=int, default=None,
+                       help="train on a stratified random subset of this size (fixed by --seed)")
+    group.add_argument("--test_subset", type=int, default=None,
+                       help="evaluate on a stratified random subset of this size (fixed by --seed)")
+    group.add_argument("--device", default="auto", help="auto (CUDA if present, else CPU), cpu, cuda, cuda:1, ...")
+    group.add_argument("--seed", type=int, default=0, help="all randomness flows from this seed")
+    return group
+
+
+def add_training_args(parser):
+    group = parser.add_argument_group("optimisation (CRD's schedule)")
+    group.add_argument("--batch_size", type=int, default=64)
+    group.add_argument("--epochs", type=int, default=240)
+    group.add_argument("--learning_rate", type=float, default=None,
+                       help=f"default {DEFAULT_LR}, or {SMALL_MODEL_LR} for {', '.join(SMALL_LR_MODELS)}")
+    group.add_argument("--lr_decay_epochs", default=None,
+                       help="epochs after which lr is decayed (default: CRD's 150,180,210 of 240 epochs, "
+                            "scaled to --epochs)")
+    group.add_argument("--lr_decay_rate", type=float, default=0.1)
+    group.add_argument("--weight_decay", type=float, default=5e-4)
+    group.add_argument("--momentum", type=float, default=0.9)
+    group.add_argument("--epoch_factor", type=int, default=1,
+                       help="multiply --epochs and --lr_decay_epochs (4: the paper's 960-epoch runs)")
+    group = parser.add_argument_group("run")
+    group.add_argument("--trial", default="0", help="trial id, part of the run folder's name")
+    group.add_argument("--save_freq", type=int, default=40, help="keep ckpt_epoch_<E>.pth every this many epochs")
+    group.add_argument("--resume", action="store_true", help="continue the run in its folder from its last epoch")
+    group.add_argument("--overwrite", action="store_true", help="train again over a finished run's folder")
+    return group
+
+
+def finalize_training_args(opt, model_name):
+    """Resolve defaults that depend on other flags and reject impossible schedules."""
+    try:
+        decay = default_decay_epochs(opt.epochs) if opt.lr_decay_epochs is None \
+            else parse_int_list(opt.lr_decay_epochs)
+    except ValueError:
+        raise UsageError(f"--lr_decay_epochs '{opt.lr_decay_epochs}' is not a list like 150,180,210") from None
+    if opt.learning_rate is None:
+        opt.learning_rate = SMALL_MODEL_LR if model_name in SMALL_LR_MODELS else DEFAULT_LR
+    for flag in ("epochs", "batch_size", "epoch_factor", "save_freq"):
+        if getattr(opt, flag) <= 0:
+            raise UsageError(f"--{flag} must be positive, got {getattr(opt, flag)}")
+    if opt.learning_rate <= 0:
+        raise UsageError(f"--learning_rate must be positive, got {opt.learning_rate}")
+    if any(e <= 0 for e in decay) or any(a >= b for a, b in zip(decay, decay[1:])):
+        raise UsageError(f"--lr_decay_epochs must be positive and increasing, got {opt.lr_decay_epochs}")
+    for flag in ("train_subset", "test_subset"):
+        if getattr(opt, flag) is not None and getattr(opt, flag) <= 1:
+            raise UsageError(f"--{flag} must be at least 2, got {getattr(opt, flag)}")
+    opt.epochs *= opt.epoch_factor
+    opt.lr_decay_epochs = [e * opt.epoch_factor for e in decay]
+    return opt

@@ -1,0 +1,114 @@
+"""The epoch loop shared by the training scripts: schedule, checkpoints, logs, exact resume."""
+import os
+import time
+
+import numpy as np
+import torch
+
+from helper.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from helper.cli import UsageError
+from helper.run_log import FINISHED, RunLog, read_metrics
+from helper.util import learning_rate, set_learning_rate
+
+RESUME_FILE = "last.pth"
+
+
+def make_generators(seed, names=("data", "augment")):
+    """Independent CPU generators, one per stream of randomness, all derived from --seed."""
+    return {name: torch.Generator().manual_seed(int(np.random.SeedSequence([seed, i]).generate_state(1)[0]))
+            for i, name in enumerate(names)}
+
+
+def rng_state(generators):
+    state = {f"generator_{name}": g.get_state() for name, g in generators.items()}
+    state["torch_cpu"] = torch.get_rng_state()
+    if torch.cuda.is_available():
+        state["torch_cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng_state(state, generators):
+    for name, g in generators.items():
+        g.set_state(state[f"generator_{name}"])
+    torch.set_rng_state(state["torch_cpu"])
+    if "torch_cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["torch_cuda"])
+
+
+class Training:
+    """What a run trains and how it is identified; `modules` maps a checkpoint key to a module
+    whose state_dict must be saved ('model' first: the checkpoint format of DESIGN.md)."""
+
+    def __init__(self, folder, opt, modules, optimizer, generators, identity):
+        self.folder, self.opt = folder, opt
+        self.modules, self.optimizer, self.generators = modules, optimizer, generators
+        self.identity = identity  # arch, num_classes, dataset (+ the student run's names)
+        self.start_epoch, self.best_acc = 1, 0.0
+
+    def checkpoint(self, epoch, accuracy):
+        state = {key: module.state_dict() for key, module in self.modules.items()}
+        state.update(self.identity, epoch=epoch, accuracy=accuracy, best_accuracy=self.best_acc,
+                     optimizer=self.optimizer.state_dict(), rng=rng_state(self.generators))
+        return state
+
+    def resume(self):
+        """Load the folder's last completed epoch; returns False when there is none to resume."""
+        path = os.path.join(self.folder, RESUME_FILE)
+        if not os.path.isfile(path):
+            return False
+        state = load_checkpoint(path)
+        for key in ("arch", "dataset"):
+            if state.get(key) != self.identity.get(key):
+                raise UsageError(f"cannot resume {path}: it was a run with {key}={state.get(key)}, "
+                                 f"not {self.identity.get(key)}")
+        try:
+            for key, module in self.modules.items():
+                module.load_state_dict(state[key])
+            self.optimizer.load_state_dict(state["optimizer"])
+            restore_rng_state(state["rng"], self.generators)
+        except (KeyError, RuntimeError, ValueError) as err:
+            raise CheckpointError(f"cannot resume from {path}: {str(err).splitlines()[0]}") from None
+        self.start_epoch, self.best_acc = state["epoch"] + 1, state["best_accuracy"]
+        return True
+
+    def fit(self, train_one_epoch, evaluate, log_every_epoch=print, best_name="best.pth"):
+        """Run the remaining epochs. train_one_epoch(epoch) -> dict of train metrics;
+        evaluate() -> (test_loss, test_acc). Returns the summary written to summary.json."""
+        opt = self.opt
+        log = RunLog(self.folder, opt, self.start_epoch)
+        metrics = {}
+        try:
+            for epoch in range(self.start_epoch, opt.epochs + 1):
+                lr = learning_rate(epoch, opt.learning_rate, opt.lr_decay_epochs, opt.lr_decay_rate)
+                set_learning_rate(self.optimizer, lr)
+                start = time.time()
+                train_metrics = train_one_epoch(epoch)
+                test_loss, test_acc = evaluate()
+                metrics = {"epoch": epoch, "lr": lr, **train_metrics, "test_loss": test_loss,
+                           "test_acc": test_acc, "seconds": time.time() - start}
+                improved = test_acc > self.best_acc
+                self.best_acc = max(self.best_acc, test_acc)
+                # Metrics first, checkpoint second: a crash in between redoes this epoch on
+                # resume, and RunLog drops the epoch's line, so each epoch is logged once.
+                log.log_epoch(metrics)
+                state = self.checkpoint(epoch, test_acc)
+                if improved:
+                    save_checkpoint(state, os.path.join(self.folder, best_name))
+                if epoch % opt.save_freq == 0 or epoch == opt.epochs:
+                    save_checkpoint(state, os.path.join(self.folder, f"ckpt_epoch_{epoch}.pth"))
+                save_checkpoint(state, os.path.join(self.folder, RESUME_FILE))
+                log_every_epoch(f"epoch {epoch}/{opt.epochs}  lr {lr:.4g}  "
+                                f"train loss {train_metrics['train_loss']:.4f} acc {train_metrics['train_acc']:.2f}  "
+                                f"test loss {test_loss:.4f} acc {test_acc:.2f}  ({metrics['seconds']:.1f}s)")
+            final = metrics or self._last_logged()
+            summary = {**self.identity, "status": FINISHED, "epochs": opt.epochs,
+                       "last_test_acc": final.get("test_acc"), "last_test_loss": final.get("test_loss"),
+                       "best_test_acc": self.best_acc, "trial": opt.trial}
+            log.write_summary(summary)
+            return summary
+        finally:
+            log.close()
+
+    def _last_logged(self):
+        logged = read_metrics(self.folder)
+        return logged[-1] if logged else {}

@@ -1,0 +1,77 @@
+"""Train a teacher (or a student from scratch) with cross-entropy, CRD's schedule and standard DA.
+
+    python train_teacher.py --model resnet32x4 --dataset cifar100 --data_folder ./data
+    python train_teacher.py --dataset digits --model resnet8 --epochs 15      # offline, CPU
+    python train_teacher.py --evaluate save/models/resnet56_vanilla/ckpt_epoch_240.pth
+"""
+import argparse
+import os
+
+import torch
+
+from helper.augment import DAConfig
+from helper.batches import load_device_data
+from helper.cli import run_main
+from helper.loops import evaluate, train_epoch
+from helper.options import add_data_args, add_training_args, finalize_training_args
+from helper.pretrained import build_model, load_model
+from helper.run_log import prepare_run_folder
+from helper.training import Training, make_generators
+from helper.util import seed_everything, select_device
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="resnet110", help="architecture (see models.model_dict)")
+    parser.add_argument("--model_path", default="./save/models", help="where run folders are created")
+    parser.add_argument("--evaluate", metavar="CKPT", default=None,
+                        help="print the test accuracy and loss of a checkpoint and exit")
+    add_data_args(parser)
+    add_training_args(parser)
+    opt = parser.parse_args(argv)
+    return finalize_training_args(opt, opt.model)
+
+
+def run_folder_name(opt):
+    return (f"{opt.model}_{opt.dataset}_lr_{opt.learning_rate}_decay_{opt.weight_decay}"
+            f"_trial_{opt.trial}")
+
+
+def evaluate_checkpoint(opt, device):
+    data, _, test, normalize = load_device_data(opt, device)
+    # The architecture comes from the checkpoint or its folder; --model only if neither tells.
+    model, arch, _ = load_model(opt.evaluate, data.num_classes, device, fallback_arch=opt.model)
+    loss, acc = evaluate(model, test, normalize)
+    print(f"{opt.evaluate}: {arch} on {opt.dataset} test ({len(test)} images): "
+          f"accuracy {acc:.2f}%  loss {loss:.4f}")
+    return acc, loss
+
+
+def main(argv=None):
+    opt = parse_args(argv)
+    seed_everything(opt.seed)
+    device = select_device(opt.device)
+    if opt.evaluate:
+        return evaluate_checkpoint(opt, device)
+    folder = os.path.join(opt.model_path, run_folder_name(opt))
+    prepare_run_folder(folder, resume=opt.resume, overwrite=opt.overwrite)
+    data, train, test, normalize = load_device_data(opt, device)
+    model = build_model(opt.model, data.num_classes).to(device)
+    optimizer = torch.optim.SGD(model.parameters(), lr=opt.learning_rate, momentum=opt.momentum,
+                                weight_decay=opt.weight_decay)
+    generators = make_generators(opt.seed)
+    identity = {"arch": opt.model, "num_classes": data.num_classes, "dataset": opt.dataset}
+    training = Training(folder, opt, {"model": model}, optimizer, generators, identity)
+    if opt.resume and training.resume():
+        print(f"resuming {folder} at epoch {training.start_epoch}")
+    pad = DAConfig(data.image_size).pad
+    summary = training.fit(
+        lambda epoch: train_epoch(model, train, optimizer, normalize, opt, generators, epoch, pad),
+        lambda: evaluate(model, test, normalize), best_name=f"{opt.model}_best.pth")
+    print(f"done: last test accuracy {summary['last_test_acc']:.2f}%, best {summary['best_test_acc']:.2f}%; "
+          f"run folder {folder}")
+    return summary
+
+
+if __name__ == "__main__":
+    run_main(main)
