@@ -1,0 +1,127 @@
+"""CRD (Tian et al., 2020): contrastive representation distillation with a memory bank.
+
+Both penultimate embeddings are projected to ``feat_dim`` and L2-normalised. Each sample is contrasted
+with ``nce_k`` negatives taken from a memory bank of every training sample's embedding, in both
+directions (student anchor vs the teacher memory, teacher anchor vs the student memory), with CRD's
+NCE objective. 'exact' mode: the positive is the sample itself, the negatives come from other classes.
+"""
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from models.util import Embed
+
+from .base import Distiller
+
+EPS = 1e-7
+
+
+class ContrastMemory(nn.Module):
+    """Memory bank of the student's and the teacher's embedding of every training sample.
+
+    Buffers (they follow ``.to(device)`` and live in the state_dict): ``memory_s``, ``memory_t``
+    (n_data, feat_dim) and ``z``, the two NCE normalisation constants, fixed at the first batch.
+    """
+
+    def __init__(self, feat_dim: int, n_data: int, nce_t: float, nce_m: float, generator: torch.Generator):
+        super().__init__()
+        self.nce_t = nce_t
+        self.nce_m = nce_m
+        bound = 1.0 / math.sqrt(feat_dim / 3)  # uniform init of CRD's memory
+        for name in ("memory_s", "memory_t"):
+            init = torch.rand(n_data, feat_dim, generator=generator) * 2 * bound - bound
+            self.register_buffer(name, init)
+        self.register_buffer("z", torch.full((2,), -1.0))  # < 0: not yet set
+
+    def scores(self, v_s: Tensor, v_t: Tensor, contrast_idx: Tensor) -> tuple[Tensor, Tensor]:
+        """Normalised exp-similarities (B, K+1) of each anchor with the memory rows ``contrast_idx``."""
+        w_t = self.memory_t[contrast_idx]  # (B, K+1, D): the student is the anchor against these
+        w_s = self.memory_s[contrast_idx]
+        out_s = torch.exp(torch.bmm(w_t, v_s.unsqueeze(2)).squeeze(2) / self.nce_t)
+        out_t = torch.exp(torch.bmm(w_s, v_t.unsqueeze(2)).squeeze(2) / self.nce_t)
+        if self.z[0] < 0:
+            # Monte-Carlo estimate of the partition function from the first batch, then kept fixed
+            n_data = self.memory_s.shape[0]
+            self.z.copy_(torch.stack([out_s.mean(), out_t.mean()]).detach() * n_data)
+        return out_s / self.z[0], out_t / self.z[1]
+
+    @torch.no_grad()
+    def update(self, v_s: Tensor, v_t: Tensor, index: Tensor) -> None:
+        """Momentum update of the batch's rows, re-normalised to unit length."""
+        for memory, v in ((self.memory_s, v_s), (self.memory_t, v_t)):
+            rows = memory[index] * self.nce_m + v.detach() * (1 - self.nce_m)
+            memory.index_copy_(0, index, nn.functional.normalize(rows, dim=1))
+
+
+def nce_loss(scores: Tensor, n_data: int) -> Tensor:
+    """CRD's NCE loss (its Eq. 18): column 0 holds the positive, the rest the K negatives; the noise
+    distribution is uniform over the data set."""
+    k = scores.shape[1] - 1
+    noise = k / n_data
+    log_d_pos = torch.log(scores[:, 0] / (scores[:, 0] + noise + EPS))
+    log_d_neg = torch.log(noise / (scores[:, 1:] + noise + EPS))
+    return -(log_d_pos.sum() + log_d_neg.sum()) / scores.shape[0]
+
+
+class CRDDistiller(Distiller):
+    """CRD on feat[-1]; negatives are drawn here, on the CPU, with the module's own generator
+    (seeded from --seed, saved in the state_dict), so resuming from a checkpoint is exact."""
+
+    default_beta = 0.8
+
+    def __init__(self, s_dim: int, t_dim: int, feat_dim: int, nce_k: int, nce_t: float, nce_m: float,
+                 train_labels: Tensor, seed: int):
+        super().__init__()
+        self.generator = torch.Generator().manual_seed(seed)
+        self.nce_k = nce_k
+        self.labels = train_labels.detach().cpu().long()  # dataset labels, kept on the CPU for sampling
+        n_data = len(self.labels)
+        class_sizes = torch.bincount(self.labels)
+        self.pool_sizes = n_data - class_sizes  # number of candidate negatives for each class
+        self.embed_s = Embed(s_dim, feat_dim)
+        self.embed_t = Embed(t_dim, feat_dim)
+        self.memory = ContrastMemory(feat_dim, n_data, nce_t, nce_m, self.generator)
+
+    def sample_contrast_index(self, target: Tensor, index: Tensor) -> Tensor:
+        """(B, 1+K) CPU indices: the sample itself, then K negatives of other classes, drawn without
+        replacement unless the class has fewer than K negatives (as CRD's data set does)."""
+        target, index = target.cpu(), index.cpu()
+        other_class = self.labels[None, :] != target[:, None]  # (B, n_data)
+        negatives = torch.empty(len(target), self.nce_k, dtype=torch.long)
+        with_replacement = self.pool_sizes[target] < self.nce_k
+        rows = ~with_replacement
+        if rows.any():
+            # uniform random keys, same-class ones pushed last: the K smallest are a uniform K-subset
+            allowed = other_class[rows]
+            keys = torch.rand(allowed.shape, generator=self.generator).masked_fill_(~allowed, 2.0)
+            negatives[rows] = keys.topk(self.nce_k, dim=1, largest=False).indices
+        if with_replacement.any():
+            weights = other_class[with_replacement].float()
+            negatives[with_replacement] = torch.multinomial(weights, self.nce_k, replacement=True,
+                                                            generator=self.generator)
+        return torch.cat([index[:, None], negatives], dim=1)
+
+    def forward(self, feat_s, feat_t, logit_s, logit_t, target, index):
+        v_s = self.embed_s(feat_s[-1])
+        v_t = self.embed_t(feat_t[-1])
+        contrast_idx = self.sample_contrast_index(target, index).to(v_s.device)
+        out_s, out_t = self.memory.scores(v_s, v_t, contrast_idx)
+        self.memory.update(v_s, v_t, index.to(v_s.device))
+        n_data = len(self.labels)
+        return nce_loss(out_s, n_data) + nce_loss(out_t, n_data)
+
+    def get_extra_state(self):
+        return {"generator": self.generator.get_state()}
+
+    def set_extra_state(self, state):
+        self.generator.set_state(state["generator"])
+
+
+def build(student, teacher, feat_s, feat_t, opt) -> CRDDistiller:
+    if len(opt.train_labels) != opt.n_data:
+        raise ValueError(f"crd needs one label per training sample: {len(opt.train_labels)} labels, "
+                         f"n_data={opt.n_data}")
+    return CRDDistiller(feat_s[-1].shape[1], feat_t[-1].shape[1], opt.feat_dim, opt.nce_k, opt.nce_t,
+                        opt.nce_m, opt.train_labels, opt.seed)

@@ -1,0 +1,57 @@
+"""The interface every distillation method of the zoo implements, plus small shared helpers."""
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+class Distiller(nn.Module):
+    """The 'other' loss of a distillation method (weighted by -b/--beta in train_student.py).
+
+    Its parameters are the method's trainable modules (regressors, embeddings, connectors): the loop
+    puts ``distiller.parameters()`` into the optimizer and ``distiller.state_dict()`` (buffers such as
+    CRD's memory bank included) into the checkpoint. Modules that CRD trains only in its
+    initialisation phase (AB's connector, FT's paraphraser) are frozen (``requires_grad=False``)
+    during the main phase, so an optimizer that holds them never moves them.
+    """
+
+    preact: bool = False  # features are taken with model(x, is_feat=True, preact=self.preact)
+    init_epochs: int = 0  # > 0: CRD's initialisation phase runs first (abound, factor, fsp: --init_epochs)
+    default_beta: float = 0.0  # the -b weight CRD's README commands use for this method
+
+    def forward(self, feat_s: list[Tensor], feat_t: list[Tensor], logit_s: Tensor, logit_t: Tensor,
+                target: Tensor, index: Tensor) -> Tensor:
+        """Scalar loss. ``target``: (B,) labels; ``index``: (B,) dataset indices of the batch."""
+        raise NotImplementedError
+
+    def init_modules(self, student: nn.Module) -> list[nn.Module]:
+        """What the initialisation phase trains (only for methods with ``init_epochs > 0``). As in
+        CRD, these modules are in train mode during the phase and the rest of the student in eval."""
+        raise NotImplementedError(f"{type(self).__name__} has no initialisation phase")
+
+    def init_learning_rate(self, opt) -> float:
+        """The initialisation phase's learning rate; CRD uses --learning_rate except where noted."""
+        return opt.learning_rate
+
+    def init_loss(self, feat_s: list[Tensor], feat_t: list[Tensor]) -> Tensor:
+        """The initialisation phase's loss."""
+        raise NotImplementedError(f"{type(self).__name__} has no initialisation phase")
+
+
+def set_trainable(module: nn.Module, trainable: bool) -> list[nn.Parameter]:
+    """Switch a module between trained and frozen; returns its parameters."""
+    params = list(module.parameters())
+    for p in params:
+        p.requires_grad_(trainable)
+        if not trainable:
+            # a gradient left over from the init phase would otherwise let momentum/weight decay move it
+            p.grad = None
+    return params
+
+
+def pool_to_common_size(f_s: Tensor, f_t: Tensor) -> tuple[Tensor, Tensor]:
+    """Average-pool the larger of two feature maps to the other's spatial size, as CRD does."""
+    if f_s.shape[2:] == f_t.shape[2:]:
+        return f_s, f_t
+    if f_s.shape[2] > f_t.shape[2]:
+        return F.adaptive_avg_pool2d(f_s, f_t.shape[2:]), f_t
+    return f_s, F.adaptive_avg_pool2d(f_t, f_s.shape[2:])

@@ -1,0 +1,135 @@
+import json
+import math
+import subprocess
+import sys
+from types import SimpleNamespace
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import train_student
+import train_teacher
+from conftest import ROOT
+from helper.augment import AugmentedBatch, DAConfig, build_augmentation
+from helper.batches import DeviceSplit, Normalize
+from helper.cli import UsageError
+from helper.distill import Objective, distill_epoch, mixed_cross_entropy
+from helper.training import make_generators
+
+NINE_DAS = [("identity", "teacher_entropy"), ("flip", "teacher_entropy"), ("crop+flip", "teacher_entropy"),
+            ("cutout", "teacher_entropy"), ("autoaugment", "teacher_entropy"), ("mixup", "teacher_entropy"),
+            ("cutmix", "teacher_entropy"), ("cutmix_pick", "teacher_entropy"), ("cutmix_pick", "student_entropy")]
+
+
+@pytest.fixture(scope="module")
+def digits_teacher(tmp_path_factory):
+    root = tmp_path_factory.mktemp("teachers")
+    train_teacher.main(["--dataset", "digits", "--model", "resnet8", "--epochs", "2", "--train_subset", "300",
+                        "--model_path", str(root)])
+    return str(root / "resnet8_digits_lr_0.05_decay_0.0005_trial_0" / "ckpt_epoch_2.pth")
+
+
+@pytest.mark.parametrize("mix_mode, criterion", NINE_DAS)
+def test_one_epoch_per_da_with_the_original_command(digits_teacher, tmp_path, mix_mode, criterion):
+    project = f"kd__resnet8resnet8__digits__{mix_mode}_{criterion}"
+    summary = train_student.main([
+        "--path_t", digits_teacher, "--distill", "kd", "--model_s", "resnet8", "-r", "0.1", "-a", "0.9",
+        "-b", "0", "--t_output_as_target_for_input_mix", "--lw_mix", "[1,0,1]", "--mix_mode", mix_mode,
+        "--mix_n_run", "2", "--cutmix_pick_criterion", criterion, "--project", project,
+        "--dataset", "digits", "--epochs", "1", "--train_subset", "192", "--test_subset", "100",
+        "--model_path", str(tmp_path)])
+    folder = tmp_path / f"{project}_trial_0"
+    with open(folder / "summary.json") as f:
+        assert json.load(f) == summary
+    assert summary["da"] == train_student.da_name(mix_mode, criterion)
+    assert (summary["arch"], summary["teacher_arch"], summary["distill"]) == ("resnet8", "resnet8", "kd")
+    assert math.isfinite(summary["last_test_loss"]) and summary["last_test_loss"] > 0
+    assert summary["epochs"] == 1 and 0 <= summary["last_test_acc"] <= 100
+    with open(folder / "args.json") as f:
+        assert json.load(f)["lw_mix"] == [1.0, 0.0, 1.0]
+
+
+class CountingModel(torch.nn.Module):
+    """A tiny classifier that counts its forwards and the images it saw."""
+
+    def __init__(self, num_classes=3):
+        super().__init__()
+        self.fc = torch.nn.Linear(3, num_classes)
+        self.calls, self.images = 0, 0
+
+    def forward(self, x, is_feat=False, preact=False):
+        self.calls += 1
+        self.images += len(x)
+        logits = self.fc(x.mean(dim=(2, 3)))
+        return ([x, logits], logits) if is_feat else logits
+
+
+def count_forwards(mix_mode, pick_by_student=False, lw_mix=(1, 0, 1), n=16, batch=8):
+    torch.manual_seed(0)
+    student, teacher = CountingModel(), CountingModel()
+    split = DeviceSplit(torch.randint(0, 256, (n, 3, 8, 8), dtype=torch.uint8), torch.arange(n) % 3, "cpu")
+    augmentation = build_augmentation(mix_mode, DAConfig(8))
+    distiller = train_student.build_distiller("kd", student, teacher, None, None, SimpleNamespace())
+    opt = SimpleNamespace(batch_size=batch, epochs=1)
+    optimizer = torch.optim.SGD(student.parameters(), lr=0.1)
+    distill_epoch(student, teacher, distiller, augmentation, Objective(0.1, 0.9, 0, lw_mix, 4), split,
+                  optimizer, Normalize((0.5,) * 3, (0.25,) * 3, "cpu"), opt, make_generators(0), 1, 1,
+                  pick_by_student)
+    return teacher.calls, teacher.images, student.calls, student.images
+
+
+def test_kd_with_a_view_runs_teacher_and_student_once_per_input():
+    # Two batches of 8: teacher on x and x', student on x and x'.
+    assert count_forwards("cutmix") == (4, 32, 4, 32)
+
+
+def test_cutmix_pick_reuses_the_teachers_scores_of_the_pool():
+    # Teacher on x (8) and on the pool of 2 x 8; the picked views reuse the pool's logits.
+    assert count_forwards("cutmix_pick") == (4, 16 + 32, 4, 32)
+
+
+def test_cutmix_pick_by_student_entropy_scores_the_pool_with_the_student():
+    assert count_forwards("cutmix_pick", pick_by_student=True) == (4, 32, 6, 32 + 32)
+
+
+def test_no_view_is_made_when_its_weights_are_zero():
+    assert count_forwards("cutmix", lw_mix=(1, 0, 0)) == (2, 16, 2, 16)
+
+
+def test_mixed_cross_entropy_by_hand():
+    logits = torch.tensor([[2.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    target = torch.tensor([0, 1])
+    view = AugmentedBatch(None, torch.tensor([0, 1]), torch.tensor([1, 0]), torch.tensor([0.75, 1.0]))
+    ce = lambda row, label: -F.log_softmax(logits[row], dim=0)[label]  # noqa: E731
+    expected = (0.75 * ce(0, 0) + 0.25 * ce(0, 1) + 1.0 * ce(1, 1)) / 2
+    assert mixed_cross_entropy(logits, target, view).item() == pytest.approx(expected.item())
+
+
+def test_objective_weights_by_hand():
+    """gamma*CE + alpha*(lw1*KL(x) + lw3*KL(x')) on fixed logits, with the KL written out."""
+    s, t = torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, 1.0]])
+    T = 4.0
+    p_t = torch.softmax(t / T, dim=1)
+    kl = (p_t * (p_t.log() - torch.log_softmax(s / T, dim=1))).sum() * T * T
+    objective = Objective(0.1, 0.9, 0.0, [1, 0, 1], T)
+    assert objective.kl(s, t).item() == pytest.approx(kl.item(), rel=1e-6)
+    assert objective.needs_view and not Objective(0.1, 0.9, 0, [1, 0, 0], T).needs_view
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--lw_mix", "[1,0]"], "three weights"),
+    (["--lw_mix", "__import__('os')"], "must be three numbers"),
+    (["--mix_mode", "rotate"], "choose one of: identity, flip, crop\\+flip"),
+    (["--n_pick", "1"], "--n_pick"),
+])
+def test_bad_student_flags_are_refused(flags, message):
+    with pytest.raises(UsageError, match=message):
+        train_student.parse_args(["--path_t", "x.pth"] + flags)
+
+
+def test_unknown_distiller_is_a_clean_error():
+    out = subprocess.run([sys.executable, "train_student.py", "--path_t", "x.pth", "--distill", "magic"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert "invalid choice: 'magic'" in out.stderr and "crd" in out.stderr

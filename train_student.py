@@ -1,0 +1,156 @@
+"""Knowledge distillation with a stronger data augmentation on top of the standard one.
+
+    python train_student.py --path_t save/models/vgg13_vanilla/ckpt_epoch_240.pth \\
+        --distill kd --model_s vgg8 -r 0.1 -a 0.9 -b 0 --t_output_as_target_for_input_mix \\
+        --lw_mix [1,0,1] --mix_mode cutmix_pick --mix_n_run 2 --cutmix_pick_criterion teacher_entropy \\
+        --project kd__vgg13vgg8__cifar100__cutmix_pick_Tentropy
+"""
+import argparse
+import os
+
+import torch
+
+from distiller_zoo import DISTILLERS, build_distiller
+from helper.augment import AUGMENTATIONS, DAConfig, build_augmentation
+from helper.batches import load_device_data
+from helper.cli import UsageError, run_main
+from helper.distill import Objective, distill_epoch, init_epoch
+from helper.loops import evaluate
+from helper.options import add_data_args, add_training_args, finalize_training_args
+from helper.pretrained import build_model, load_model
+from helper.run_log import prepare_run_folder
+from helper.training import Training, make_generators
+from helper.util import parse_float_list, seed_everything, select_device
+
+PICK_CRITERIA = {"teacher_entropy": "cutmix_pick_T", "student_entropy": "cutmix_pick_S"}
+
+
+def da_name(mix_mode, criterion):
+    """The DA's name in the paper's tables and in eval_da_goodness.py (cutmix_pick_T / _S)."""
+    return PICK_CRITERIA[criterion] if mix_mode == "cutmix_pick" else mix_mode
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    group = parser.add_argument_group("models")
+    group.add_argument("--path_t", required=True, help="teacher checkpoint (ours or RepDistiller's)")
+    group.add_argument("--model_t", default=None, help="teacher architecture, if neither the checkpoint "
+                       "nor its folder name tells it")
+    group.add_argument("--model_s", default="resnet8", help="student architecture")
+    group.add_argument("--model_path", default="./save/student_model", help="where run folders are created")
+    group.add_argument("--project", default=None, help="run name (default: derived from the settings)")
+    group = parser.add_argument_group("distillation")
+    group.add_argument("--distill", default="kd", choices=list(DISTILLERS))
+    group.add_argument("-r", "--gamma", type=float, default=0.1, help="weight of CE on the labels")
+    group.add_argument("-a", "--alpha", type=float, default=0.9, help="weight of the KD terms")
+    group.add_argument("-b", "--beta", type=float, default=None,
+                       help="weight of the --distill method's loss (default: the method's CRD value)")
+    group.add_argument("--kd_T", type=float, default=4, help="KD temperature")
+    group.add_argument("--feat_dim", type=int, default=128, help="CRD embedding size")
+    group.add_argument("--nce_k", type=int, default=16384, help="CRD negatives per positive")
+    group.add_argument("--nce_t", type=float, default=0.07, help="CRD temperature")
+    group.add_argument("--nce_m", type=float, default=0.5, help="CRD memory momentum")
+    group.add_argument("--hint_layer", type=int, default=2, choices=range(5), help="FitNet feature index")
+    group.add_argument("--init_epochs", type=int, default=30, help="init phase of abound, factor, fsp")
+    group = parser.add_argument_group("stronger data augmentation")
+    group.add_argument("--mix_mode", default="identity", help=f"one of: {', '.join(AUGMENTATIONS)}")
+    group.add_argument("--lw_mix", default="[1,0,1]",
+                       help="weights of KL on x, CE on the mixed labels of x', KL on x'")
+    group.add_argument("--t_output_as_target_for_input_mix", action="store_true",
+                       help="accepted for the original commands: the teacher's output on x' is always the target")
+    group.add_argument("--mix_n_run", type=int, default=2, help="cutmix runs that form cutmix_pick's pool")
+    group.add_argument("--n_pick", type=int, default=None, help="images cutmix_pick keeps (default: batch size)")
+    group.add_argument("--cutmix_pick_criterion", default="teacher_entropy", choices=list(PICK_CRITERIA))
+    group.add_argument("--da_granularity", default="sample", choices=("sample", "batch"),
+                       help="sample: each image draws its own DA parameters; batch: one draw per batch, "
+                            "as the original code did")
+    add_data_args(parser)
+    add_training_args(parser)
+    opt = parser.parse_args(argv)
+    try:
+        opt.lw_mix = parse_float_list(opt.lw_mix)
+    except ValueError:
+        raise UsageError(f"--lw_mix '{opt.lw_mix}' must be three numbers like [1,0,1]") from None
+    if len(opt.lw_mix) != 3:
+        raise UsageError(f"--lw_mix needs three weights (KL on x, CE on mixed labels of x', KL on x'), "
+                         f"got {len(opt.lw_mix)}")
+    if opt.mix_mode not in AUGMENTATIONS:
+        raise UsageError(f"unknown --mix_mode '{opt.mix_mode}'; choose one of: {', '.join(AUGMENTATIONS)}")
+    if opt.mix_n_run < 1 or (opt.n_pick is not None and opt.n_pick < 2):
+        raise UsageError("--mix_n_run must be at least 1 and --n_pick at least 2")
+    return finalize_training_args(opt, opt.model_s)
+
+
+def run_name(opt, teacher_arch):
+    name = opt.project or (f"S-{opt.model_s}_T-{teacher_arch}_{opt.dataset}_{opt.distill}_{opt.mix_mode}"
+                           f"_r-{opt.gamma}_a-{opt.alpha}_b-{opt.beta}")
+    return f"{name}_trial_{opt.trial}"
+
+
+def main(argv=None):
+    opt = parse_args(argv)
+    seed_everything(opt.seed)
+    device = select_device(opt.device)
+    data, train, test, normalize = load_device_data(opt, device)
+    teacher, teacher_arch, _ = load_model(opt.path_t, data.num_classes, device, fallback_arch=opt.model_t)
+    for p in teacher.parameters():
+        p.requires_grad_(False)
+    student = build_model(opt.model_s, data.num_classes).to(device)
+    with torch.no_grad():  # a sample batch tells the distiller its feature shapes, as CRD does
+        probe = normalize(train.x[:2])
+        feat_t, _ = teacher(probe, is_feat=True)
+        student.eval()
+        feat_s, _ = student(probe, is_feat=True)
+        student.train()
+    opt.n_data, opt.train_labels = len(train), train.y.cpu()
+    distiller = build_distiller(opt.distill, student, teacher, feat_s, feat_t, opt).to(device)
+    del opt.train_labels  # a tensor: not an option to record in args.json
+    if opt.beta is None:
+        opt.beta = distiller.default_beta
+
+    folder = os.path.join(opt.model_path, run_name(opt, teacher_arch))
+    prepare_run_folder(folder, resume=opt.resume, overwrite=opt.overwrite)
+    teacher_loss, teacher_acc = evaluate(teacher, test, normalize)
+    print(f"teacher {teacher_arch}: test accuracy {teacher_acc:.2f}%, loss {teacher_loss:.4f}")
+
+    da_config = DAConfig(data.image_size, granularity=opt.da_granularity, mix_n_run=opt.mix_n_run,
+                         n_pick=opt.n_pick, mean=data.mean)
+    augmentation = build_augmentation(opt.mix_mode, da_config)
+    objective = Objective(opt.gamma, opt.alpha, opt.beta, opt.lw_mix, opt.kd_T)
+    generators = make_generators(opt.seed)
+    optimizer = torch.optim.SGD(list(student.parameters()) + list(distiller.parameters()),
+                                lr=opt.learning_rate, momentum=opt.momentum, weight_decay=opt.weight_decay)
+    identity = {"arch": opt.model_s, "num_classes": data.num_classes, "dataset": opt.dataset,
+                "teacher_arch": teacher_arch, "distill": opt.distill, "mix_mode": opt.mix_mode,
+                "da": da_name(opt.mix_mode, opt.cutmix_pick_criterion), "teacher_test_acc": teacher_acc,
+                "path_t": opt.path_t}
+    training = Training(folder, opt, {"model": student, "distiller": distiller}, optimizer,
+                        generators, identity)
+    if opt.resume and training.resume():
+        print(f"resuming {folder} at epoch {training.start_epoch}")
+    elif distiller.init_epochs:
+        run_init_phase(student, teacher, distiller, train, normalize, opt, generators, da_config.pad)
+
+    pick_by_student = opt.cutmix_pick_criterion == "student_entropy"
+    summary = training.fit(
+        lambda epoch: distill_epoch(student, teacher, distiller, augmentation, objective, train, optimizer,
+                                    normalize, opt, generators, epoch, da_config.pad, pick_by_student),
+        lambda: evaluate(student, test, normalize), best_name=f"{opt.model_s}_best.pth")
+    print(f"done: last test loss {summary['last_test_loss']:.4f} (S. test loss), last accuracy "
+          f"{summary['last_test_acc']:.2f}%, best {summary['best_test_acc']:.2f}%; run folder {folder}")
+    return summary
+
+
+def run_init_phase(student, teacher, distiller, train, normalize, opt, generators, pad):
+    """CRD's initialisation for abound, factor and fsp, with its own SGD on the init parameters."""
+    modules = distiller.init_modules(student)
+    optimizer = torch.optim.SGD([p for m in modules for p in m.parameters()], lr=distiller.init_learning_rate(opt),
+                                momentum=opt.momentum, weight_decay=opt.weight_decay)
+    for epoch in range(1, distiller.init_epochs + 1):
+        loss = init_epoch(student, teacher, distiller, modules, train, optimizer, normalize, opt, generators,
+                          epoch, pad)
+        print(f"init epoch {epoch}/{distiller.init_epochs}  loss {loss:.4f}")
+
+
+if __name__ == "__main__":
+    run_main(main)
