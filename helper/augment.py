@@ -469,13 +469,6 @@ def build_augmentation(name: str, config: DAConfig) -> Augmentation:
     return AUGMENTATIONS[name](config)
 
 
-def mixed_targets(y: Tensor, batch: AugmentedBatch, num_classes: int) -> Tensor:
-    """Soft labels of the views: lam * onehot(y[source]) + (1 - lam) * onehot(y[partner])."""
-    lam = batch.lam.view(-1, 1)
-    return (lam * F.one_hot(y[batch.source], num_classes).float()
-            + (1 - lam) * F.one_hot(y[batch.partner], num_classes).float())
-
-
 def mixed_cross_entropy(logits: Tensor, y: Tensor, batch: AugmentedBatch) -> Tensor:
     """Mean over the views of lam * CE(logits, y[source]) + (1 - lam) * CE(logits, y[partner]),
     the CutMix label loss (the original's --lw_mix second weight), per sample."""

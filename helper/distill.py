@@ -10,16 +10,10 @@ import torch
 import torch.nn.functional as F
 
 from distiller_zoo.KD import DistillKL
+from helper.augment import mixed_cross_entropy
 from helper.batches import epoch_batches
 from helper.image_ops import standard_augment
 from helper.loops import EpochStats, NonFiniteGuard, progress
-
-
-def mixed_cross_entropy(logits, target, view):
-    """CE against the mixed labels of a view: lam * CE(y[source]) + (1 - lam) * CE(y[partner])."""
-    own = F.cross_entropy(logits, target[view.source], reduction="none")
-    other = F.cross_entropy(logits, target[view.partner], reduction="none")
-    return (view.lam * own + (1 - view.lam) * other).mean()
 
 
 class Objective:

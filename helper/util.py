@@ -5,14 +5,19 @@ import random
 import numpy as np
 import torch
 
+from helper.cli import UsageError
+
 
 def select_device(name="auto"):
     """'auto' picks CUDA when present, else the CPU; any torch device string forces one."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise UsageError(f"--device {name} is not a device; use auto, cpu, cuda or cuda:N") from None
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"--device {name} was asked for, but CUDA is not available here; "
+        raise UsageError(f"--device {name} was asked for, but CUDA is not available here; "
                          "use --device cpu or --device auto")
     return device
 

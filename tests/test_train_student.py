@@ -11,10 +11,10 @@ import torch.nn.functional as F
 import train_student
 import train_teacher
 from conftest import ROOT
-from helper.augment import AugmentedBatch, DAConfig, build_augmentation
+from helper.augment import AugmentedBatch, DAConfig, build_augmentation, mixed_cross_entropy
 from helper.batches import DeviceSplit, Normalize
 from helper.cli import UsageError
-from helper.distill import Objective, distill_epoch, mixed_cross_entropy
+from helper.distill import Objective, distill_epoch
 from helper.training import make_generators
 
 NINE_DAS = [("identity", "teacher_entropy"), ("flip", "teacher_entropy"), ("crop+flip", "teacher_entropy"),

@@ -1,0 +1,349 @@
+"""The paper's goodness of a DA without training a student: T. stddev, the standard deviation
+across groups of the teacher's mean probability (lower is better).
+
+Consecutive groups of ``group_batches`` (5) batches of ``batch_size`` (64) standard-augmented
+training images x, together with their stronger-DA views x', give 2 x 320 softmax vectors of the
+teacher at temperature 1; per group their mean probability vector; T. stddev is the unbiased
+(N - 1) standard deviation of that mean across groups, per class, averaged over the classes::
+
+    schemes = build_schemes(["identity", "cutmix_pick_T"], DAConfig(32, mean=data.mean))
+    settings = GoodnessSettings(n_groups=original_group_count(len(train), 64, 5))
+    measured = measure_goodness(teacher, train, normalize, schemes, settings, pad=4)
+    table = summarize(measured, settings)  # {name: {"t_stddev", "ci95", "mean_entropy", "seconds"}}
+
+Facts from the original code (MingSun-Tse/Good-DA-in-KD, helper/loops.py train_distill, the
+``--utils.check_ce_var`` branch; train_student.py; scripts/T_stddev_different_DA_*.sh):
+  * per training step it appended softmax(t(x)) and softmax(t(x')) to a list and closed a group
+    once the list held 10 entries (5 steps); the group's mean is over all rows concatenated.
+    The list lived across epochs (set up once in train_student.py), so groups span epoch
+    boundaries; CRD's loader (shuffle, drop_last=False) gives 782 steps per CIFAR-100 epoch, the
+    last of 16 images, and the scripts run 10 epochs: 7820 steps, 1564 groups.
+  * the statistic is ``torch.stack(group_means).std(dim=0).mean()`` (unbiased, then the mean over
+    classes); the teacher is in eval mode, and cutmix_pick_S scored with a frozen student in eval
+    mode (--fix_student). Its MeanEntropy was a running mean over x and x'; ours is over x' only,
+    since the x half is the same for every DA of a paired run.
+
+Randomness: every stream has its own CPU generator seeded from the seed and the stream's *name*
+(data order, standard DA, each DA's parameters), so a DA draws the same numbers whether it is
+measured alone or with others, and a paired run shares the data order and the x half.
+"""
+import time
+import zlib
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from itertools import islice
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from helper.augment import Augmentation, DAConfig, build_augmentation, softmax_entropy
+from helper.cli import UsageError
+from helper.image_ops import standard_augment
+from helper.loops import progress
+
+PICK_BY_TEACHER, PICK_BY_STUDENT = "cutmix_pick_T", "cutmix_pick_S"
+DA_NAMES = ("identity", "flip", "crop+flip", "cutout", "autoaugment", "mixup", "cutmix",
+            PICK_BY_TEACHER, PICK_BY_STUDENT)
+GROUPINGS = ("sample", "original")
+ORIGINAL_EPOCHS = 10  # the original scripts ran 10 epochs per DA
+
+
+# ----------------------------------------------------------------------------- the statistic
+
+def group_means(batch_sums: np.ndarray, batch_counts: np.ndarray, group_batches: int) -> np.ndarray:
+    """Mean probability vector of each group of ``group_batches`` consecutive batches.
+
+    batch_sums: (n_batches, C) sums of the softmax rows of each batch (x and x' together);
+    batch_counts: (n_batches,) how many rows each sum holds. A group's mean is over its rows, as
+    the original's mean over the concatenated rows (a short batch weighs less)."""
+    sums = np.asarray(batch_sums, dtype=np.float64)
+    counts = np.asarray(batch_counts, dtype=np.float64)
+    n_groups = len(sums) // group_batches
+    if n_groups * group_batches != len(sums) or len(counts) != len(sums):
+        raise ValueError(f"{len(sums)} batch sums and {len(counts)} counts do not make whole "
+                         f"groups of {group_batches} batches")
+    sums = sums.reshape(n_groups, group_batches, -1).sum(axis=1)
+    return sums / counts.reshape(n_groups, group_batches).sum(axis=1, keepdims=True)
+
+
+def t_stddev(means: np.ndarray) -> float:
+    """T. stddev of (n_groups, C) group means: unbiased std across groups, averaged over classes."""
+    means = np.asarray(means, dtype=np.float64)
+    if means.ndim != 2 or len(means) < 2:
+        raise ValueError(f"T. stddev needs group means of shape (n_groups >= 2, C), got {means.shape}")
+    return float(means.std(axis=0, ddof=1).mean())
+
+
+def bootstrap_ci(means: np.ndarray, n_bootstrap: int = 1000, seed: int = 0,
+                 level: float = 0.95) -> Tuple[float, float]:
+    """Percentile bootstrap interval of :func:`t_stddev`, resampling whole groups with replacement.
+
+    A resample is a vector of multiplicities w (how often each group is drawn), so its per-class
+    variance is (w . d^2 - (w . d)^2 / n) / (n - 1) with d the centred means: a matrix product
+    instead of n_bootstrap x n x C copies. The same seed draws the same resamples for every DA."""
+    means = np.asarray(means, dtype=np.float64)
+    n = len(means)
+    if n < 2 or n_bootstrap < 1:
+        raise ValueError(f"a bootstrap needs at least 2 groups and 1 resample, got {n} and {n_bootstrap}")
+    centred = means - means.mean(axis=0)  # centring keeps the variance formula exact in float64
+    weights = np.random.default_rng(seed).multinomial(n, np.full(n, 1.0 / n), size=n_bootstrap)
+    first = weights @ centred
+    variance = (weights @ centred ** 2 - first ** 2 / n) / (n - 1)
+    stats = np.sqrt(np.clip(variance, 0.0, None)).mean(axis=1)
+    tail = 100.0 * (1.0 - level) / 2.0
+    low, high = np.percentile(stats, [tail, 100.0 - tail])
+    return float(low), float(high)
+
+
+def original_group_count(n: int, batch_size: int, group_batches: int,
+                         epochs: int = ORIGINAL_EPOCHS) -> int:
+    """Groups that ``epochs`` epochs of CRD's loader give (short last batch kept): 1564 for
+    CIFAR-100's 50000 images in batches of 64 and groups of 5."""
+    return epochs * -(-n // batch_size) // group_batches
+
+
+# ----------------------------------------------------------------------------- which samples
+
+def derived_generator(seed: int, *names: str) -> torch.Generator:
+    """A CPU generator for one named stream of randomness: the seed and the names, not positions,
+    fix it, so adding a DA to a run does not change what the others draw."""
+    key = [seed] + [zlib.crc32(name.encode()) for name in names]
+    return torch.Generator().manual_seed(int(np.random.SeedSequence(key).generate_state(1)[0]))
+
+
+def sample_stream(n: int, batch_size: int, generator: torch.Generator) -> Iterator[Tensor]:
+    """Full batches from a stream of samples that runs epoch after epoch, a fresh permutation
+    each epoch; a batch may straddle two epochs, so every group holds the same number of images."""
+    pending = torch.empty(0, dtype=torch.long)
+    while True:
+        while len(pending) < batch_size:
+            pending = torch.cat([pending, torch.randperm(n, generator=generator)])
+        yield pending[:batch_size]
+        pending = pending[batch_size:]
+
+
+def epoch_stream(n: int, batch_size: int, generator: torch.Generator) -> Iterator[Tensor]:
+    """The original's batches: each epoch a fresh permutation split into batches, the last one
+    short (CRD's loader keeps it, even of one image: nothing trains here)."""
+    while True:
+        yield from torch.randperm(n, generator=generator).split(batch_size)
+
+
+@dataclass(frozen=True)
+class GoodnessSettings:
+    """How the training samples are grouped and computed (see the module docstring).
+
+    grouping: "sample" (every batch full, groups defined on samples) or "original" (per-epoch
+        batches with CRD's short last batch, groups across epoch boundaries).
+    paired: all DAs see the same batches of x, whose teacher outputs are computed once;
+        False gives each DA its own batch sequence and its own x half.
+    compute_batch: at most this many images per teacher forward (whole batches concatenated);
+        grouping is on samples, so it changes speed, never the numbers.
+    """
+    n_groups: int
+    group_batches: int = 5
+    batch_size: int = 64
+    compute_batch: int = 1024
+    grouping: str = "sample"
+    paired: bool = True
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.grouping not in GROUPINGS:
+            raise UsageError(f"unknown grouping '{self.grouping}'; choose one of: {', '.join(GROUPINGS)}")
+        if self.n_groups < 2:
+            raise UsageError(f"--n_groups must be at least 2 (a standard deviation across groups), "
+                             f"got {self.n_groups}")
+        for name in ("group_batches", "batch_size", "compute_batch"):
+            if getattr(self, name) < 1:
+                raise UsageError(f"--{name} must be positive, got {getattr(self, name)}")
+        if self.seed < 0:
+            raise UsageError(f"--seed must be >= 0, got {self.seed}")
+
+    @property
+    def n_batches(self) -> int:
+        return self.n_groups * self.group_batches
+
+    @property
+    def batches_per_forward(self) -> int:
+        return max(1, self.compute_batch // self.batch_size)
+
+
+def planned_batches(n: int, settings: GoodnessSettings, stream: Sequence[str] = ()) -> List[Tensor]:
+    """The index batches (CPU int64) a pass uses, in order; group g is batches g*G .. g*G+G-1.
+    ``stream`` names an unpaired DA's own sequence; () is the paired runs' shared one."""
+    if n < 1:
+        raise ValueError("no training samples to group")
+    make = sample_stream if settings.grouping == "sample" else epoch_stream
+    generator = derived_generator(settings.seed, "data", *stream)
+    return list(islice(make(n, settings.batch_size, generator), settings.n_batches))
+
+
+# ----------------------------------------------------------------------------- the DAs
+
+@dataclass(frozen=True)
+class Scheme:
+    """A DA as the paper's tables name it: a registered augmentation and, for cutmix_pick, which
+    model scores the pool ("teacher" or "student")."""
+    name: str
+    augmentation: Augmentation
+    scorer: Optional[str] = None
+
+
+def check_da_names(names: Sequence[str], have_student: bool) -> None:
+    """Refuse unknown names, and cutmix_pick_S without a student to score with."""
+    for name in names:
+        if name not in DA_NAMES:
+            raise UsageError(f"unknown DA '{name}'; choose one of: {', '.join(DA_NAMES)}")
+    if PICK_BY_STUDENT in names and not have_student:
+        raise UsageError(f"{PICK_BY_STUDENT} scores with a student's entropy: pass --path_s "
+                         "(a student checkpoint), or leave it out of --mix_mode")
+
+
+def build_schemes(names: Sequence[str], config: DAConfig, have_student: bool = False) -> List[Scheme]:
+    """The schemes called ``names`` (duplicates dropped, order kept)."""
+    names = list(dict.fromkeys(names))
+    check_da_names(names, have_student)
+    scorers = {PICK_BY_TEACHER: "teacher", PICK_BY_STUDENT: "student"}
+    return [Scheme(name, build_augmentation("cutmix_pick" if name in scorers else name, config),
+                   scorers.get(name)) for name in names]
+
+
+# ----------------------------------------------------------------------------- the data pass
+
+class ProbabilitySums:
+    """Per-batch float64 sums of the teacher's softmax rows and entropies, kept per batch so that
+    the way batches are concatenated for a forward pass cannot change any sum."""
+
+    def __init__(self):
+        self._sums: List[Tensor] = []
+        self._entropies: List[Tensor] = []
+        self.counts: List[int] = []
+
+    def add(self, logits: Tensor, sizes: List[int]) -> None:
+        """The logits of consecutive batches of ``sizes`` rows, concatenated."""
+        probs = logits.double().softmax(dim=1)
+        entropy = softmax_entropy(logits).double()
+        self._sums.append(torch.stack([p.sum(dim=0) for p in probs.split(sizes)]))
+        self._entropies.append(torch.stack([e.sum() for e in entropy.split(sizes)]))
+        self.counts.extend(sizes)
+
+    def sums(self) -> np.ndarray:
+        return torch.cat(self._sums).cpu().numpy()
+
+    def mean_entropy(self) -> float:
+        return float(torch.cat(self._entropies).sum()) / sum(self.counts)
+
+
+@dataclass
+class DAMeasurement:
+    """What one pass saw for one DA: the x half and the x' half, batch by batch."""
+    name: str
+    originals: ProbabilitySums
+    views: ProbabilitySums = field(default_factory=ProbabilitySums)
+    seconds: float = 0.0  # making the views and the teacher on them (the x half not included)
+
+    def group_means(self, group_batches: int) -> np.ndarray:
+        sums = self.originals.sums() + self.views.sums()
+        counts = np.add(self.originals.counts, self.views.counts)
+        return group_means(sums, counts, group_batches)
+
+
+@dataclass
+class GoodnessPass:
+    measurements: Dict[str, DAMeasurement]
+    originals_seconds: float  # batches, standard DA and the teacher on x, all streams together
+
+
+@contextmanager
+def _eval_mode(*models):
+    states = [m.training for m in models]
+    for m in models:
+        m.eval()
+    try:
+        yield
+    finally:
+        for m, state in zip(models, states):
+            m.train(state)
+
+
+class _Clock:
+    """Wall time of a section; waits for the device so queued kernels count where they ran."""
+
+    def __init__(self, device):
+        self.cuda = torch.device(device).type == "cuda"
+
+    def now(self):
+        if self.cuda:
+            torch.cuda.synchronize()
+        return time.perf_counter()
+
+
+@torch.inference_mode()
+def measure_goodness(teacher, split, normalize, schemes: Sequence[Scheme], settings: GoodnessSettings,
+                     pad: int, student=None) -> GoodnessPass:
+    """Run the teacher over the planned batches and their views for every scheme.
+
+    split: a DeviceSplit of the training set; normalize: the data set's Normalize; pad: the
+    standard DA's crop padding. Teacher and student run in eval mode, without gradients."""
+    if any(s.scorer == "student" for s in schemes) and student is None:
+        raise ValueError(f"{PICK_BY_STUDENT} needs the student model that scores its pool")
+    models = [teacher] + ([student] if student is not None else [])
+    scorers = {"teacher": lambda images: teacher(normalize(images)),
+               "student": lambda images: student(normalize(images))}
+    measurements, originals_seconds = {}, 0.0
+    with _eval_mode(*models):
+        streams = [(list(schemes), ())] if settings.paired else [([s], (s.name,)) for s in schemes]
+        for members, stream in streams:
+            found, seconds = _measure_stream(teacher, split, normalize, members, settings, pad,
+                                             scorers, stream)
+            measurements.update(found)
+            originals_seconds += seconds
+    return GoodnessPass(measurements, originals_seconds)
+
+
+def _measure_stream(teacher, split, normalize, schemes, settings, pad, scorers, stream):
+    """One sequence of batches shared by ``schemes``: the x half is computed once for all."""
+    clock = _Clock(split.x.device)
+    batches = planned_batches(len(split), settings, stream)
+    standard_generator = derived_generator(settings.seed, "standard", *stream)
+    da_generators = {s.name: derived_generator(settings.seed, "da", s.name) for s in schemes}
+    originals = ProbabilitySums()
+    found = {s.name: DAMeasurement(s.name, originals) for s in schemes}
+    per_forward = settings.batches_per_forward
+    chunks = [batches[i:i + per_forward] for i in range(0, len(batches), per_forward)]
+    desc = "T. stddev" + (f" {stream[0]}" if stream else "")
+    originals_seconds = 0.0
+    for chunk in progress(chunks, desc):
+        start = clock.now()
+        # The DAs work per batch (partners and picks are within a batch) on [0, 1] floats, as in
+        # training; the teacher runs on the whole chunk.
+        xs = [standard_augment(split.batch(index)[0], pad, standard_generator).float().div_(255)
+              for index in chunk]
+        originals.add(teacher(normalize(torch.cat(xs))), [len(x) for x in xs])
+        originals_seconds += clock.now() - start
+        for scheme in schemes:
+            start = clock.now()
+            scorer = scorers[scheme.scorer] if scheme.scorer else None
+            views = [scheme.augmentation(x, da_generators[scheme.name], scorer) for x in xs]
+            if scheme.scorer == "teacher":  # the pick already ran the teacher on its pool
+                logits = torch.cat([v.logits for v in views])
+            else:
+                logits = teacher(normalize(torch.cat([v.x for v in views])))
+            found[scheme.name].views.add(logits, [len(v.x) for v in views])
+            found[scheme.name].seconds += clock.now() - start
+    return found, originals_seconds
+
+
+def summarize(measured: GoodnessPass, settings: GoodnessSettings, n_bootstrap: int = 1000) -> Dict[str, dict]:
+    """Each DA's T. stddev, its 95% bootstrap interval (the same resamples for every DA), the
+    teacher's mean entropy on the views, and the seconds its views took."""
+    table = {}
+    for name, m in measured.measurements.items():
+        means = m.group_means(settings.group_batches)
+        table[name] = {"t_stddev": t_stddev(means),
+                       "ci95": list(bootstrap_ci(means, n_bootstrap, settings.seed)),
+                       "mean_entropy": m.views.mean_entropy(), "seconds": m.seconds}
+    return table
