@@ -10,6 +10,12 @@ if ROOT not in sys.path:
 
 SHARED_DATA = os.path.join(os.path.dirname(ROOT), "shared", "data")
 
+# The tests' tiny batches gain nothing from intra-op threads, and when another process holds a
+# core, threads that spin waiting for each other make small convolutions tens of times slower.
+# Subprocesses get the same setting through SINGLE_THREAD_ENV.
+torch.set_num_threads(1)
+SINGLE_THREAD_ENV = dict(os.environ, OMP_NUM_THREADS="1")
+
 
 @pytest.fixture(autouse=True)
 def _deterministic_torch():

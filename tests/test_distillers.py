@@ -39,16 +39,6 @@ def make_opt(**overrides):
     return opt
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _single_thread():
-    # batches of 8 are too small to gain from intra-op threads; on a busy 2-core machine the thread
-    # pool's spinning made this file several times slower
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def teachers():
     cache = {}

@@ -68,16 +68,6 @@ BN_BEFORE_RELU_NAMES = {
 }
 
 
-@pytest.fixture(scope="module", autouse=True)
-def single_thread():
-    """Batch-2 inputs gain nothing from intra-op threads, and on a busy 2-core machine the thread
-    hand-offs cost several times more than the convolutions themselves."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 class Zoo:
     """Each architecture built once for 100 classes in eval mode, and its outputs on fixed inputs
     computed once; tests must not modify what it returns."""

@@ -9,7 +9,7 @@ import time
 import torch
 
 import train_teacher
-from conftest import ROOT
+from conftest import ROOT, SINGLE_THREAD_ENV
 from helper.checkpoint import load_checkpoint
 from helper.run_log import read_metrics
 
@@ -18,15 +18,16 @@ TEACHER_RUN = "resnet8_digits_lr_0.05_decay_0.0005_trial_0"
 
 def kill_during_epoch_2(command, folder, timeout=240):
     """Start `command`, wait until epoch 1's checkpoint exists, SIGKILL it during epoch 2."""
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(command, cwd=ROOT, env=SINGLE_THREAD_ENV, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
     last = os.path.join(folder, "last.pth")
     deadline = time.time() + timeout
     while time.time() < deadline and process.poll() is None:
         if os.path.isfile(last) and load_checkpoint(last)["epoch"] == 1:
             break
         time.sleep(0.05)
-    # Into epoch 2 by a third of an epoch's time: epochs take alike.
-    time.sleep(read_metrics(folder)[0]["seconds"] / 3)
+    # A tenth of epoch 1's time into epoch 2: past its first steps, well before its end.
+    time.sleep(read_metrics(folder)[0]["seconds"] / 10)
     assert process.poll() is None, "the run ended before it could be killed in epoch 2"
     process.send_signal(signal.SIGKILL)
     process.wait()
@@ -64,7 +65,8 @@ def test_teacher_resumes_exactly_after_sigkill(tmp_path):
     train_teacher.main(TEACHER_FLAGS + ["--model_path", str(straight)])
     command = [sys.executable, "train_teacher.py", *TEACHER_FLAGS, "--model_path", str(killed)]
     kill_during_epoch_2(command, str(killed / TEACHER_RUN))
-    resumed = subprocess.run(command + ["--resume"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    resumed = subprocess.run(command + ["--resume"], cwd=ROOT, env=SINGLE_THREAD_ENV, capture_output=True,
+                             text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
     assert "resuming" in resumed.stdout and "at epoch 2" in resumed.stdout
     assert_same_final_state(str(straight / TEACHER_RUN), str(killed / TEACHER_RUN))
@@ -79,12 +81,13 @@ def test_student_with_crd_and_cutmix_pick_resumes_exactly(tmp_path):
              "--dataset", "digits", "--epochs", "3", "--batch_size", "16", "--train_subset", "480",
              "--test_subset", "100", "--project", "resume"]
     straight, killed = tmp_path / "straight", tmp_path / "killed"
-    done = subprocess.run([sys.executable, *flags, "--model_path", str(straight)], cwd=ROOT,
+    done = subprocess.run([sys.executable, *flags, "--model_path", str(straight)], cwd=ROOT, env=SINGLE_THREAD_ENV,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     command = [sys.executable, *flags, "--model_path", str(killed)]
     kill_during_epoch_2(command, str(killed / "resume_trial_0"))
-    resumed = subprocess.run(command + ["--resume"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    resumed = subprocess.run(command + ["--resume"], cwd=ROOT, env=SINGLE_THREAD_ENV, capture_output=True,
+                             text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
     assert_same_final_state(str(straight / "resume_trial_0"), str(killed / "resume_trial_0"))
     memory = load_checkpoint(str(killed / "resume_trial_0" / "last.pth"))["distiller"]
@@ -94,9 +97,11 @@ def test_student_with_crd_and_cutmix_pick_resumes_exactly(tmp_path):
 def test_finished_run_is_refused_without_resume_or_overwrite(tmp_path):
     flags = ["train_teacher.py", "--dataset", "digits", "--model", "resnet8", "--epochs", "1",
              "--train_subset", "100", "--model_path", str(tmp_path)]
-    assert subprocess.run([sys.executable, *flags], cwd=ROOT, capture_output=True, timeout=300).returncode == 0
+    first = subprocess.run([sys.executable, *flags], cwd=ROOT, env=SINGLE_THREAD_ENV, capture_output=True, timeout=300)
+    assert first.returncode == 0
     before = os.path.getmtime(tmp_path / TEACHER_RUN / "ckpt_epoch_1.pth")
-    again = subprocess.run([sys.executable, *flags], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    again = subprocess.run([sys.executable, *flags], cwd=ROOT, env=SINGLE_THREAD_ENV, capture_output=True,
+                           text=True, timeout=300)
     assert again.returncode == 2 and "Traceback" not in again.stderr
     assert "already holds a finished run" in again.stderr and "--overwrite" in again.stderr
     assert os.path.getmtime(tmp_path / TEACHER_RUN / "ckpt_epoch_1.pth") == before
