@@ -14,7 +14,7 @@ from distiller_zoo import DISTILLERS, build_distiller
 from helper.augment import AUGMENTATIONS, DAConfig, build_augmentation
 from helper.batches import load_device_data
 from helper.cli import UsageError, run_main
-from helper.distill import Objective, distill_epoch, init_epoch
+from helper.distill import DistillStep, Objective, distill_epoch, init_epoch
 from helper.loops import evaluate
 from helper.options import add_data_args, add_training_args, finalize_training_args
 from helper.pretrained import build_model, load_model
@@ -131,10 +131,10 @@ def main(argv=None):
     elif distiller.init_epochs:
         run_init_phase(student, teacher, distiller, train, normalize, opt, generators, da_config.pad)
 
-    pick_by_student = opt.cutmix_pick_criterion == "student_entropy"
+    step = DistillStep(student, teacher, distiller, augmentation, objective, optimizer, normalize,
+                       generators["augment"], da_config.pad, opt.cutmix_pick_criterion == "student_entropy")
     summary = training.fit(
-        lambda epoch: distill_epoch(student, teacher, distiller, augmentation, objective, train, optimizer,
-                                    normalize, opt, generators, epoch, da_config.pad, pick_by_student),
+        lambda epoch: distill_epoch(step, train, opt, generators, epoch),
         lambda: evaluate(student, test, normalize), best_name=f"{opt.model_s}_best.pth")
     print(f"done: last test loss {summary['last_test_loss']:.4f} (S. test loss), last accuracy "
           f"{summary['last_test_acc']:.2f}%, best {summary['best_test_acc']:.2f}%; run folder {folder}")

@@ -30,52 +30,70 @@ class Objective:
         return self.alpha != 0 and (self.lw_mix_ce != 0 or self.lw_view != 0)
 
 
-def distill_epoch(student, teacher, distiller, augmentation, objective, split, optimizer,
-                  normalize, opt, generators, epoch, pad, pick_by_student=False):
-    """One epoch of the paper's objective. Teacher: eval mode, no gradients, one forward per input
-    (cutmix_pick's teacher logits of the picked images are reused as their targets)."""
-    student.train()
-    teacher.eval()
-    distiller.train()
-    device = split.y.device
-    stats, guard = EpochStats(device), NonFiniteGuard(device)
-    zero = torch.zeros((), device=device)
+class DistillStep:
+    """One optimisation step of the paper's objective on a batch of uint8 images. Teacher: eval
+    mode, no gradients, one forward per input (cutmix_pick's teacher logits of the picked images
+    are reused as their targets); the student sees x and x' in separate forward passes."""
 
-    def score_with(model):
+    def __init__(self, student, teacher, distiller, augmentation, objective, optimizer, normalize,
+                 generator, pad, pick_by_student=False):
+        self.student, self.teacher, self.distiller = student, teacher, distiller
+        self.augmentation, self.objective, self.optimizer = augmentation, objective, optimizer
+        self.normalize, self.generator, self.pad = normalize, generator, pad
+        self.scorer = self._scorer(student if pick_by_student else teacher)
+        self.reuse_scores = augmentation.needs_scorer and not pick_by_student
+
+    def _scorer(self, model):
         def scorer(images):
             with torch.no_grad():
-                return model(normalize(images))
+                return model(self.normalize(images))
         return scorer
 
-    scorer = score_with(student if pick_by_student else teacher)
-    reuse_scores = augmentation.needs_scorer and not pick_by_student
-    batches = epoch_batches(len(split), opt.batch_size, generators["data"])
-    for step, index in enumerate(progress(batches, f"epoch {epoch}/{opt.epochs}")):
-        images, target, index = split.batch(index)
-        x = standard_augment(images, pad, generators["augment"]).float().div_(255)
+    def loss(self, images, target, index):
+        """The objective and the student's logits on x; gradients flow to student and distiller."""
+        objective, normalize = self.objective, self.normalize
+        x = standard_augment(images, self.pad, self.generator).float().div_(255)
         with torch.no_grad():
-            feat_t, logit_t = teacher(normalize(x), is_feat=True, preact=distiller.preact)
-        feat_s, logit_s = student(normalize(x), is_feat=True, preact=distiller.preact)
+            feat_t, logit_t = self.teacher(normalize(x), is_feat=True, preact=self.distiller.preact)
+        feat_s, logit_s = self.student(normalize(x), is_feat=True, preact=self.distiller.preact)
         loss = objective.gamma * F.cross_entropy(logit_s, target)
         loss = loss + objective.alpha * objective.lw_clean * objective.kl(logit_s, logit_t)
         if objective.needs_view:
-            view = augmentation(x, generators["augment"], scorer if augmentation.needs_scorer else None)
-            logit_s_view = student(normalize(view.x))
+            view = self.augmentation(x, self.generator, self.scorer if self.augmentation.needs_scorer else None)
+            logit_s_view = self.student(normalize(view.x))
             if objective.lw_view:
-                if reuse_scores:
+                if self.reuse_scores:
                     logit_t_view = view.logits
                 else:
                     with torch.no_grad():
-                        logit_t_view = teacher(normalize(view.x))
+                        logit_t_view = self.teacher(normalize(view.x))
                 loss = loss + objective.alpha * objective.lw_view * objective.kl(logit_s_view, logit_t_view)
             if objective.lw_mix_ce:
                 loss = loss + objective.alpha * objective.lw_mix_ce * mixed_cross_entropy(logit_s_view, target, view)
-        other = distiller(feat_s, feat_t, logit_s, logit_t, target, index) if objective.beta else zero
-        loss = loss + objective.beta * other
-        optimizer.zero_grad(set_to_none=True)
+        if objective.beta:
+            loss = loss + objective.beta * self.distiller(feat_s, feat_t, logit_s, logit_t, target, index)
+        return loss, logit_s
+
+    def __call__(self, images, target, index):
+        loss, logit_s = self.loss(images, target, index)
+        self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        optimizer.step()
-        guard.observe(loss, step)
+        self.optimizer.step()
+        return loss.detach(), logit_s.detach()
+
+
+def distill_epoch(step, split, opt, generators, epoch):
+    """One epoch of `step` (a DistillStep) over the shuffled training split."""
+    step.student.train()
+    step.teacher.eval()
+    step.distiller.train()
+    device = split.y.device
+    stats, guard = EpochStats(device), NonFiniteGuard(device)
+    batches = epoch_batches(len(split), opt.batch_size, generators["data"])
+    for number, index in enumerate(progress(batches, f"epoch {epoch}/{opt.epochs}")):
+        images, target, index = split.batch(index)
+        loss, logit_s = step(images, target, index)
+        guard.observe(loss, number)
         stats.update(loss, logit_s, target)
     guard.check(epoch)
     return stats.result("train")

@@ -14,7 +14,7 @@ from conftest import ROOT
 from helper.augment import AugmentedBatch, DAConfig, build_augmentation, mixed_cross_entropy
 from helper.batches import DeviceSplit, Normalize
 from helper.cli import UsageError
-from helper.distill import Objective, distill_epoch
+from helper.distill import DistillStep, Objective, distill_epoch
 from helper.training import make_generators
 
 NINE_DAS = [("identity", "teacher_entropy"), ("flip", "teacher_entropy"), ("crop+flip", "teacher_entropy"),
@@ -73,9 +73,10 @@ def count_forwards(mix_mode, pick_by_student=False, lw_mix=(1, 0, 1), n=16, batc
     distiller = train_student.build_distiller("kd", student, teacher, None, None, SimpleNamespace())
     opt = SimpleNamespace(batch_size=batch, epochs=1)
     optimizer = torch.optim.SGD(student.parameters(), lr=0.1)
-    distill_epoch(student, teacher, distiller, augmentation, Objective(0.1, 0.9, 0, lw_mix, 4), split,
-                  optimizer, Normalize((0.5,) * 3, (0.25,) * 3, "cpu"), opt, make_generators(0), 1, 1,
-                  pick_by_student)
+    generators = make_generators(0)
+    step = DistillStep(student, teacher, distiller, augmentation, Objective(0.1, 0.9, 0, lw_mix, 4), optimizer,
+                       Normalize((0.5,) * 3, (0.25,) * 3, "cpu"), generators["augment"], 1, pick_by_student)
+    distill_epoch(step, split, opt, generators, 1)
     return teacher.calls, teacher.images, student.calls, student.images
 
 
