@@ -18,7 +18,8 @@ from helper.cli import UsageError, run_main
 from helper.goodness import (DA_NAMES, GROUPINGS, PICK_BY_STUDENT, GoodnessSettings, build_schemes,
                              check_da_names, measure_goodness, original_group_count, summarize)
 from helper.loops import evaluate
-from helper.options import add_data_args
+from helper.options import add_data_args, add_speed_args
+from helper.performance import autocast, configure_backend, prepare_model
 from helper.pretrained import load_model
 from helper.run_log import write_json
 from helper.util import seed_everything, select_device
@@ -57,6 +58,7 @@ def parse_args(argv=None):
     group.add_argument("--n_bootstrap", type=int, default=1000, help="resamples of groups for the 95%% CI")
     group.add_argument("--out", default=None, metavar="FILE.json", help="write the results here")
     add_data_args(parser)
+    add_speed_args(parser)
     opt = parser.parse_args(argv)
     if opt.mix_mode is None:  # all DAs the given models can score
         opt.mix_mode = [name for name in DA_NAMES if name != PICK_BY_STUDENT or opt.path_s]
@@ -70,9 +72,11 @@ def parse_args(argv=None):
 
 def load_models(opt, num_classes, device):
     teacher, arch, _ = load_model(opt.path_t, num_classes, device, fallback_arch=opt.model_t)
+    teacher = prepare_model(teacher, opt.channels_last, opt.compile)
     student = None
     if PICK_BY_STUDENT in opt.mix_mode:
         student, _, _ = load_model(opt.path_s, num_classes, device, fallback_arch=opt.model_s)
+        student = prepare_model(student, opt.channels_last, opt.compile)
     return teacher, arch, student
 
 
@@ -97,9 +101,10 @@ def main(argv=None):
     settings_for(opt, 2 if opt.n_groups is None else opt.n_groups)  # check the flags before loading
     seed_everything(opt.seed)
     device = select_device(opt.device)
+    configure_backend(device)
     data, train, test, normalize = load_device_data(opt, device)
     teacher, arch, student = load_models(opt, data.num_classes, device)
-    _, teacher_acc = evaluate(teacher, test, normalize)
+    _, teacher_acc = evaluate(teacher, test, normalize, opt.amp)
     print(f"teacher {arch} ({opt.path_t}): test accuracy {teacher_acc:.2f}%")
 
     n_groups = opt.n_groups or original_group_count(len(train), opt.batch_size, opt.group_batches)
@@ -107,7 +112,8 @@ def main(argv=None):
     config = DAConfig(data.image_size, granularity=opt.da_granularity, mix_n_run=opt.mix_n_run,
                       n_pick=opt.n_pick, mean=data.mean)
     schemes = build_schemes(opt.mix_mode, config, have_student=student is not None)
-    measured = measure_goodness(teacher, train, normalize, schemes, settings, config.pad, student)
+    with autocast(device, opt.amp):
+        measured = measure_goodness(teacher, train, normalize, schemes, settings, config.pad, student)
     results = summarize(measured, settings, opt.n_bootstrap)
     print(f"T. stddev over {settings.n_groups} groups of {settings.group_batches} x {settings.batch_size} "
           f"images ({settings.grouping} grouping, {'paired' if settings.paired else 'unpaired'}; "

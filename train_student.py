@@ -16,7 +16,8 @@ from helper.batches import load_device_data
 from helper.cli import UsageError, run_main
 from helper.distill import DistillStep, Objective, distill_epoch, init_epoch
 from helper.loops import evaluate
-from helper.options import add_data_args, add_training_args, finalize_training_args
+from helper.options import add_data_args, add_speed_args, add_training_args, finalize_training_args
+from helper.performance import configure_backend, prepare_model
 from helper.pretrained import build_model, load_model
 from helper.run_log import prepare_run_folder
 from helper.training import Training, make_generators
@@ -66,6 +67,7 @@ def parse_args(argv=None):
                             "as the original code did")
     add_data_args(parser)
     add_training_args(parser)
+    add_speed_args(parser)
     opt = parser.parse_args(argv)
     try:
         opt.lw_mix = parse_float_list(opt.lw_mix)
@@ -91,11 +93,13 @@ def main(argv=None):
     opt = parse_args(argv)
     seed_everything(opt.seed)
     device = select_device(opt.device)
+    configure_backend(device)
     data, train, test, normalize = load_device_data(opt, device)
     teacher, teacher_arch, _ = load_model(opt.path_t, data.num_classes, device, fallback_arch=opt.model_t)
     for p in teacher.parameters():
         p.requires_grad_(False)
-    student = build_model(opt.model_s, data.num_classes).to(device)
+    teacher = prepare_model(teacher, opt.channels_last, opt.compile)
+    student = prepare_model(build_model(opt.model_s, data.num_classes).to(device), opt.channels_last, opt.compile)
     with torch.no_grad():  # a sample batch tells the distiller its feature shapes, as CRD does
         probe = normalize(train.x[:2])
         feat_t, _ = teacher(probe, is_feat=True)
@@ -110,7 +114,7 @@ def main(argv=None):
 
     folder = os.path.join(opt.model_path, run_name(opt, teacher_arch))
     prepare_run_folder(folder, resume=opt.resume, overwrite=opt.overwrite)
-    teacher_loss, teacher_acc = evaluate(teacher, test, normalize)
+    teacher_loss, teacher_acc = evaluate(teacher, test, normalize, opt.amp)
     print(f"teacher {teacher_arch}: test accuracy {teacher_acc:.2f}%, loss {teacher_loss:.4f}")
 
     da_config = DAConfig(data.image_size, granularity=opt.da_granularity, mix_n_run=opt.mix_n_run,
@@ -132,10 +136,11 @@ def main(argv=None):
         run_init_phase(student, teacher, distiller, train, normalize, opt, generators, da_config.pad)
 
     step = DistillStep(student, teacher, distiller, augmentation, objective, optimizer, normalize,
-                       generators["augment"], da_config.pad, opt.cutmix_pick_criterion == "student_entropy")
+                       generators["augment"], da_config.pad, opt.cutmix_pick_criterion == "student_entropy",
+                       opt.amp)
     summary = training.fit(
         lambda epoch: distill_epoch(step, train, opt, generators, epoch),
-        lambda: evaluate(student, test, normalize), best_name=f"{opt.model_s}_best.pth")
+        lambda: evaluate(student, test, normalize, opt.amp), best_name=f"{opt.model_s}_best.pth")
     print(f"done: last test loss {summary['last_test_loss']:.4f} (S. test loss), last accuracy "
           f"{summary['last_test_acc']:.2f}%, best {summary['best_test_acc']:.2f}%; run folder {folder}")
     return summary

@@ -13,7 +13,8 @@ from helper.augment import DAConfig
 from helper.batches import load_device_data
 from helper.cli import run_main
 from helper.loops import evaluate, train_epoch
-from helper.options import add_data_args, add_training_args, finalize_training_args
+from helper.options import add_data_args, add_speed_args, add_training_args, finalize_training_args
+from helper.performance import configure_backend, prepare_model
 from helper.pretrained import build_model, load_model
 from helper.run_log import prepare_run_folder
 from helper.training import Training, make_generators
@@ -28,6 +29,7 @@ def parse_args(argv=None):
                         help="print the test accuracy and loss of a checkpoint and exit")
     add_data_args(parser)
     add_training_args(parser)
+    add_speed_args(parser)
     opt = parser.parse_args(argv)
     return finalize_training_args(opt, opt.model)
 
@@ -41,7 +43,7 @@ def evaluate_checkpoint(opt, device):
     data, _, test, normalize = load_device_data(opt, device)
     # The architecture comes from the checkpoint or its folder; --model only if neither tells.
     model, arch, _ = load_model(opt.evaluate, data.num_classes, device, fallback_arch=opt.model)
-    loss, acc = evaluate(model, test, normalize)
+    loss, acc = evaluate(prepare_model(model, opt.channels_last), test, normalize, opt.amp)
     print(f"{opt.evaluate}: {arch} on {opt.dataset} test ({len(test)} images): "
           f"accuracy {acc:.2f}%  loss {loss:.4f}")
     return acc, loss
@@ -51,12 +53,13 @@ def main(argv=None):
     opt = parse_args(argv)
     seed_everything(opt.seed)
     device = select_device(opt.device)
+    configure_backend(device)
     if opt.evaluate:
         return evaluate_checkpoint(opt, device)
     folder = os.path.join(opt.model_path, run_folder_name(opt))
     prepare_run_folder(folder, resume=opt.resume, overwrite=opt.overwrite)
     data, train, test, normalize = load_device_data(opt, device)
-    model = build_model(opt.model, data.num_classes).to(device)
+    model = prepare_model(build_model(opt.model, data.num_classes).to(device), opt.channels_last, opt.compile)
     optimizer = torch.optim.SGD(model.parameters(), lr=opt.learning_rate, momentum=opt.momentum,
                                 weight_decay=opt.weight_decay)
     generators = make_generators(opt.seed)
@@ -67,7 +70,7 @@ def main(argv=None):
     pad = DAConfig(data.image_size).pad
     summary = training.fit(
         lambda epoch: train_epoch(model, train, optimizer, normalize, opt, generators, epoch, pad),
-        lambda: evaluate(model, test, normalize), best_name=f"{opt.model}_best.pth")
+        lambda: evaluate(model, test, normalize, opt.amp), best_name=f"{opt.model}_best.pth")
     print(f"done: last test accuracy {summary['last_test_acc']:.2f}%, best {summary['best_test_acc']:.2f}%; "
           f"run folder {folder}")
     return summary

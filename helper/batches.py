@@ -32,22 +32,27 @@ def epoch_batches(n, batch_size, generator=None):
 
 
 class Normalize:
-    """uint8 or [0, 1] float images -> float tensors standardised per channel."""
+    """uint8 or [0, 1] float images -> float tensors standardised per channel, in the memory
+    format the models use."""
 
-    def __init__(self, mean, std, device):
+    def __init__(self, mean, std, device, memory_format=torch.contiguous_format):
         self.mean = torch.tensor(mean, device=device).view(1, -1, 1, 1)
         self.std = torch.tensor(std, device=device).view(1, -1, 1, 1)
+        self.memory_format = memory_format
 
     def __call__(self, x):
         x = x.float().div_(255) if x.dtype == torch.uint8 else x.float()
-        return (x - self.mean) / self.std
+        return ((x - self.mean) / self.std).contiguous(memory_format=self.memory_format)
 
 
 def load_device_data(opt, device):
-    """The data set of --dataset (optionally its stratified subsets) on `device`, and its normaliser."""
+    """The data set of --dataset (optionally its stratified subsets) on `device`, and its normaliser
+    (whose output has the models' memory format, --channels_last)."""
     from dataset import load_dataset
+    from helper.performance import memory_format
     data = load_dataset(opt.dataset, opt.data_folder, download=opt.download)
     if opt.train_subset or opt.test_subset:
         data = data.subset(opt.train_subset, opt.test_subset, seed=opt.seed)
+    normalize = Normalize(data.mean, data.std, device, memory_format(opt.channels_last))
     return (data, DeviceSplit(data.train_x, data.train_y, device),
-            DeviceSplit(data.test_x, data.test_y, device), Normalize(data.mean, data.std, device))
+            DeviceSplit(data.test_x, data.test_y, device), normalize)

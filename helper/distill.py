@@ -14,6 +14,7 @@ from helper.augment import mixed_cross_entropy
 from helper.batches import epoch_batches
 from helper.image_ops import standard_augment
 from helper.loops import EpochStats, NonFiniteGuard, progress
+from helper.performance import autocast
 
 
 class Objective:
@@ -36,10 +37,10 @@ class DistillStep:
     are reused as their targets); the student sees x and x' in separate forward passes."""
 
     def __init__(self, student, teacher, distiller, augmentation, objective, optimizer, normalize,
-                 generator, pad, pick_by_student=False):
+                 generator, pad, pick_by_student=False, amp=False):
         self.student, self.teacher, self.distiller = student, teacher, distiller
         self.augmentation, self.objective, self.optimizer = augmentation, objective, optimizer
-        self.normalize, self.generator, self.pad = normalize, generator, pad
+        self.normalize, self.generator, self.pad, self.amp = normalize, generator, pad, amp
         self.scorer = self._scorer(student if pick_by_student else teacher)
         self.reuse_scores = augmentation.needs_scorer and not pick_by_student
 
@@ -75,7 +76,8 @@ class DistillStep:
         return loss, logit_s
 
     def __call__(self, images, target, index):
-        loss, logit_s = self.loss(images, target, index)
+        with autocast(images.device, self.amp):
+            loss, logit_s = self.loss(images, target, index)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()

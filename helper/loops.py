@@ -6,6 +6,7 @@ from tqdm import tqdm
 from helper.batches import EVAL_BATCH_SIZE, epoch_batches
 from helper.cli import NonFiniteLossError
 from helper.image_ops import standard_augment
+from helper.performance import autocast
 
 
 class NonFiniteGuard:
@@ -57,8 +58,9 @@ def train_epoch(model, split, optimizer, normalize, opt, generators, epoch, pad)
     batches = epoch_batches(len(split), opt.batch_size, generators["data"])
     for step, index in enumerate(progress(batches, f"epoch {epoch}/{opt.epochs}")):
         images, target, _ = split.batch(index)
-        logits = model(normalize(standard_augment(images, pad, generators["augment"])))
-        loss = F.cross_entropy(logits, target)
+        with autocast(device, opt.amp):
+            logits = model(normalize(standard_augment(images, pad, generators["augment"])))
+            loss = F.cross_entropy(logits, target)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -69,14 +71,16 @@ def train_epoch(model, split, optimizer, normalize, opt, generators, epoch, pad)
 
 
 @torch.inference_mode()
-def evaluate(model, split, normalize, batch_size=EVAL_BATCH_SIZE):
+def evaluate(model, split, normalize, amp=False, batch_size=EVAL_BATCH_SIZE):
     """Mean cross-entropy and top-1 accuracy (%) on a whole split, in eval mode."""
     was_training = model.training
     model.eval()
-    stats = EpochStats(split.y.device)
+    device = split.y.device
+    stats = EpochStats(device)
     for index in torch.arange(len(split)).split(batch_size):
         images, target, _ = split.batch(index)
-        logits = model(normalize(images))
+        with autocast(device, amp):
+            logits = model(normalize(images)).float()
         stats.update(F.cross_entropy(logits, target), logits, target)
     model.train(was_training)
     result = stats.result("test")

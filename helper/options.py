@@ -1,4 +1,6 @@
 """Flags shared by the training scripts, with CRD's names and defaults, and their checks."""
+import argparse
+
 from dataset import DATASETS
 from helper.cli import UsageError
 from helper.util import parse_int_list
@@ -26,6 +28,15 @@ def add_data_args(parser):
                        help="evaluate on a stratified random subset of this size (fixed by --seed)")
     group.add_argument("--device", default="auto", help="auto (CUDA if present, else CPU), cpu, cuda, cuda:1, ...")
     group.add_argument("--seed", type=int, default=0, help="all randomness flows from this seed")
+    return group
+
+
+def add_speed_args(parser):
+    group = parser.add_argument_group("speed (results do not depend on these beyond rounding)")
+    group.add_argument("--channels_last", action=argparse.BooleanOptionalAction, default=True,
+                       help="channels-last memory format for models and inputs")
+    group.add_argument("--amp", action="store_true", help="bfloat16 autocast on CUDA (ignored on the CPU)")
+    group.add_argument("--compile", action="store_true", help="torch.compile the models")
     return group
 
 

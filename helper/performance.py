@@ -1,0 +1,30 @@
+"""Speed settings of a run: memory format, mixed precision, compilation, cuDNN autotuning."""
+import contextlib
+
+import torch
+
+
+def configure_backend(device):
+    # Fixed input shapes: let cuDNN pick its fastest convolution algorithms once.
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+
+
+def memory_format(channels_last):
+    return torch.channels_last if channels_last else torch.contiguous_format
+
+
+def prepare_model(model, channels_last=True, compile_model=False):
+    """The model in the run's memory format, optionally compiled in place (nn.Module.compile keeps
+    the state_dict keys, so checkpoints stay loadable by RepDistiller's code and ours)."""
+    model = model.to(memory_format=memory_format(channels_last))
+    if compile_model:
+        model.compile()
+    return model
+
+
+def autocast(device, enabled):
+    """bfloat16 autocast on CUDA when enabled; full precision on the CPU, where it would be slower."""
+    if enabled and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
