@@ -15,6 +15,7 @@ import os
 from helper.augment import DAConfig
 from helper.batches import load_device_data
 from helper.cli import UsageError, run_main
+from helper.distributed import init_processes
 from helper.goodness import (DA_NAMES, GROUPINGS, PICK_BY_STUDENT, GoodnessSettings, build_schemes,
                              check_da_names, measure_goodness, original_group_count, summarize)
 from helper.loops import evaluate
@@ -22,7 +23,7 @@ from helper.options import add_data_args, add_speed_args
 from helper.performance import autocast, configure_backend, prepare_model
 from helper.pretrained import load_model
 from helper.run_log import write_json
-from helper.util import seed_everything, select_device
+from helper.util import seed_everything
 
 
 def parse_args(argv=None):
@@ -100,12 +101,13 @@ def main(argv=None):
     opt = parse_args(argv)
     settings_for(opt, 2 if opt.n_groups is None else opt.n_groups)  # check the flags before loading
     seed_everything(opt.seed)
-    device = select_device(opt.device)
-    configure_backend(device)
+    processes, device = init_processes(opt.device)
+    configure_backend(device, opt)
     data, train, test, normalize = load_device_data(opt, device)
     teacher, arch, student = load_models(opt, data.num_classes, device)
-    _, teacher_acc = evaluate(teacher, test, normalize, opt.amp)
-    print(f"teacher {arch} ({opt.path_t}): test accuracy {teacher_acc:.2f}%")
+    _, teacher_acc = evaluate(teacher, test, normalize, opt.amp, processes)
+    say = print if processes.is_main else (lambda *args: None)
+    say(f"teacher {arch} ({opt.path_t}): test accuracy {teacher_acc:.2f}%")
 
     n_groups = opt.n_groups or original_group_count(len(train), opt.batch_size, opt.group_batches)
     settings = settings_for(opt, n_groups)
@@ -113,12 +115,12 @@ def main(argv=None):
                       n_pick=opt.n_pick, mean=data.mean)
     schemes = build_schemes(opt.mix_mode, config, have_student=student is not None)
     with autocast(device, opt.amp):
-        measured = measure_goodness(teacher, train, normalize, schemes, settings, config.pad, student)
+        measured = measure_goodness(teacher, train, normalize, schemes, settings, config.pad, student, processes)
     results = summarize(measured, settings, opt.n_bootstrap)
-    print(f"T. stddev over {settings.n_groups} groups of {settings.group_batches} x {settings.batch_size} "
+    say(f"T. stddev over {settings.n_groups} groups of {settings.group_batches} x {settings.batch_size} "
           f"images ({settings.grouping} grouping, {'paired' if settings.paired else 'unpaired'}; "
           f"teacher on x: {measured.originals_seconds:.1f}s)")
-    print(format_table(results))
+    say(format_table(results))
 
     record = {"path_t": opt.path_t, "teacher_arch": arch, "dataset": opt.dataset,
               "teacher_test_acc": teacher_acc, "n_groups": settings.n_groups,
@@ -127,7 +129,7 @@ def main(argv=None):
               "path_s": opt.path_s, "da_granularity": opt.da_granularity, "mix_n_run": opt.mix_n_run,
               "n_pick": opt.n_pick, "n_bootstrap": opt.n_bootstrap, "train_size": len(train),
               "originals_seconds": measured.originals_seconds, "results": results}
-    if opt.out:
+    if opt.out and processes.is_main:
         os.makedirs(os.path.dirname(os.path.abspath(opt.out)), exist_ok=True)
         write_json(opt.out, record)
     return record

@@ -14,6 +14,7 @@ from distiller_zoo import DISTILLERS, build_distiller
 from helper.augment import AUGMENTATIONS, DAConfig, build_augmentation
 from helper.batches import load_device_data
 from helper.cli import UsageError, run_main
+from helper.distributed import init_processes
 from helper.distill import DistillStep, Objective, distill_epoch, init_epoch
 from helper.loops import evaluate
 from helper.options import add_data_args, add_speed_args, add_training_args, finalize_training_args
@@ -21,7 +22,7 @@ from helper.performance import configure_backend, prepare_model
 from helper.pretrained import build_model, load_model
 from helper.run_log import prepare_run_folder
 from helper.training import Training, make_generators
-from helper.util import parse_float_list, seed_everything, select_device
+from helper.util import parse_float_list, seed_everything
 
 PICK_CRITERIA = {"teacher_entropy": "cutmix_pick_T", "student_entropy": "cutmix_pick_S"}
 
@@ -92,8 +93,8 @@ def run_name(opt, teacher_arch):
 def main(argv=None):
     opt = parse_args(argv)
     seed_everything(opt.seed)
-    device = select_device(opt.device)
-    configure_backend(device)
+    processes, device = init_processes(opt.device)
+    configure_backend(device, opt)
     data, train, test, normalize = load_device_data(opt, device)
     teacher, teacher_arch, _ = load_model(opt.path_t, data.num_classes, device, fallback_arch=opt.model_t)
     for p in teacher.parameters():
@@ -111,38 +112,45 @@ def main(argv=None):
     del opt.train_labels  # a tensor: not an option to record in args.json
     if opt.beta is None:
         opt.beta = distiller.default_beta
+    if processes.enabled and (distiller.init_epochs or list(distiller.buffers())):
+        raise UsageError(f"--distill {opt.distill} keeps state that is not yet synchronised across processes "
+                         "(an initialisation phase or a memory bank): run it in one process")
 
     folder = os.path.join(opt.model_path, run_name(opt, teacher_arch))
     prepare_run_folder(folder, resume=opt.resume, overwrite=opt.overwrite)
-    teacher_loss, teacher_acc = evaluate(teacher, test, normalize, opt.amp)
-    print(f"teacher {teacher_arch}: test accuracy {teacher_acc:.2f}%, loss {teacher_loss:.4f}")
+    teacher_loss, teacher_acc = evaluate(teacher, test, normalize, opt.amp, processes)
+    if processes.is_main:
+        print(f"teacher {teacher_arch}: test accuracy {teacher_acc:.2f}%, loss {teacher_loss:.4f}")
 
     da_config = DAConfig(data.image_size, granularity=opt.da_granularity, mix_n_run=opt.mix_n_run,
                          n_pick=opt.n_pick, mean=data.mean)
     augmentation = build_augmentation(opt.mix_mode, da_config)
     objective = Objective(opt.gamma, opt.alpha, opt.beta, opt.lw_mix, opt.kd_T)
     generators = make_generators(opt.seed)
-    optimizer = torch.optim.SGD(list(student.parameters()) + list(distiller.parameters()),
+    trained = processes.wrap(student)
+    optimizer = torch.optim.SGD(list(trained.parameters()) + list(distiller.parameters()),
                                 lr=opt.learning_rate, momentum=opt.momentum, weight_decay=opt.weight_decay)
     identity = {"arch": opt.model_s, "num_classes": data.num_classes, "dataset": opt.dataset,
                 "teacher_arch": teacher_arch, "distill": opt.distill, "mix_mode": opt.mix_mode,
                 "da": da_name(opt.mix_mode, opt.cutmix_pick_criterion), "teacher_test_acc": teacher_acc,
                 "path_t": opt.path_t}
     training = Training(folder, opt, {"model": student, "distiller": distiller}, optimizer,
-                        generators, identity)
+                        generators, identity, processes)
     if opt.resume and training.resume():
-        print(f"resuming {folder} at epoch {training.start_epoch}")
+        if processes.is_main:
+            print(f"resuming {folder} at epoch {training.start_epoch}")
     elif distiller.init_epochs:
         run_init_phase(student, teacher, distiller, train, normalize, opt, generators, da_config.pad)
 
-    step = DistillStep(student, teacher, distiller, augmentation, objective, optimizer, normalize,
+    step = DistillStep(trained, teacher, distiller, augmentation, objective, optimizer, normalize,
                        generators["augment"], da_config.pad, opt.cutmix_pick_criterion == "student_entropy",
-                       opt.amp)
+                       opt.amp, processes)
     summary = training.fit(
         lambda epoch: distill_epoch(step, train, opt, generators, epoch),
-        lambda: evaluate(student, test, normalize, opt.amp), best_name=f"{opt.model_s}_best.pth")
-    print(f"done: last test loss {summary['last_test_loss']:.4f} (S. test loss), last accuracy "
-          f"{summary['last_test_acc']:.2f}%, best {summary['best_test_acc']:.2f}%; run folder {folder}")
+        lambda: evaluate(student, test, normalize, opt.amp, processes), best_name=f"{opt.model_s}_best.pth")
+    if processes.is_main:
+        print(f"done: last test loss {summary['last_test_loss']:.4f} (S. test loss), last accuracy "
+              f"{summary['last_test_acc']:.2f}%, best {summary['best_test_acc']:.2f}%; run folder {folder}")
     return summary
 
 

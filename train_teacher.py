@@ -18,7 +18,8 @@ from helper.performance import configure_backend, prepare_model
 from helper.pretrained import build_model, load_model
 from helper.run_log import prepare_run_folder
 from helper.training import Training, make_generators
-from helper.util import seed_everything, select_device
+from helper.util import seed_everything
+from helper.distributed import init_processes
 
 
 def parse_args(argv=None):
@@ -52,27 +53,29 @@ def evaluate_checkpoint(opt, device):
 def main(argv=None):
     opt = parse_args(argv)
     seed_everything(opt.seed)
-    device = select_device(opt.device)
-    configure_backend(device)
+    processes, device = init_processes(opt.device)
+    configure_backend(device, opt)
     if opt.evaluate:
         return evaluate_checkpoint(opt, device)
     folder = os.path.join(opt.model_path, run_folder_name(opt))
     prepare_run_folder(folder, resume=opt.resume, overwrite=opt.overwrite)
     data, train, test, normalize = load_device_data(opt, device)
     model = prepare_model(build_model(opt.model, data.num_classes).to(device), opt.channels_last, opt.compile)
-    optimizer = torch.optim.SGD(model.parameters(), lr=opt.learning_rate, momentum=opt.momentum,
+    trained = processes.wrap(model)
+    optimizer = torch.optim.SGD(trained.parameters(), lr=opt.learning_rate, momentum=opt.momentum,
                                 weight_decay=opt.weight_decay)
     generators = make_generators(opt.seed)
     identity = {"arch": opt.model, "num_classes": data.num_classes, "dataset": opt.dataset}
-    training = Training(folder, opt, {"model": model}, optimizer, generators, identity)
-    if opt.resume and training.resume():
+    training = Training(folder, opt, {"model": model}, optimizer, generators, identity, processes)
+    if opt.resume and training.resume() and processes.is_main:
         print(f"resuming {folder} at epoch {training.start_epoch}")
     pad = DAConfig(data.image_size).pad
     summary = training.fit(
-        lambda epoch: train_epoch(model, train, optimizer, normalize, opt, generators, epoch, pad),
-        lambda: evaluate(model, test, normalize, opt.amp), best_name=f"{opt.model}_best.pth")
-    print(f"done: last test accuracy {summary['last_test_acc']:.2f}%, best {summary['best_test_acc']:.2f}%; "
-          f"run folder {folder}")
+        lambda epoch: train_epoch(trained, train, optimizer, normalize, opt, generators, epoch, pad, processes),
+        lambda: evaluate(model, test, normalize, opt.amp, processes), best_name=f"{opt.model}_best.pth")
+    if processes.is_main:
+        print(f"done: last test accuracy {summary['last_test_acc']:.2f}%, best {summary['best_test_acc']:.2f}%; "
+              f"run folder {folder}")
     return summary
 
 

@@ -40,6 +40,7 @@ from torch import Tensor
 
 from helper.augment import Augmentation, DAConfig, build_augmentation, softmax_entropy
 from helper.cli import UsageError
+from helper.distributed import Processes
 from helper.image_ops import standard_augment
 from helper.loops import progress
 
@@ -283,29 +284,36 @@ class _Clock:
 
 @torch.inference_mode()
 def measure_goodness(teacher, split, normalize, schemes: Sequence[Scheme], settings: GoodnessSettings,
-                     pad: int, student=None) -> GoodnessPass:
+                     pad: int, student=None, processes=Processes()) -> GoodnessPass:
     """Run the teacher over the planned batches and their views for every scheme.
 
     split: a DeviceSplit of the training set; normalize: the data set's Normalize; pad: the
-    standard DA's crop padding. Teacher and student run in eval mode, without gradients."""
+    standard DA's crop padding. Teacher and student run in eval mode, without gradients. With
+    several processes every process makes the same batches and views, and each forward is split
+    between them and gathered, so the numbers are those of one process."""
     if any(s.scorer == "student" for s in schemes) and student is None:
         raise ValueError(f"{PICK_BY_STUDENT} needs the student model that scores its pool")
     models = [teacher] + ([student] if student is not None else [])
-    scorers = {"teacher": lambda images: teacher(normalize(images)),
-               "student": lambda images: student(normalize(images))}
+
+    def forward(model):
+        return lambda images: processes.gather(model(normalize(processes.shard(images))), len(images))
+
+    scorers = {"teacher": forward(teacher), "student": forward(student)}
     measurements, originals_seconds = {}, 0.0
     with _eval_mode(*models):
         streams = [(list(schemes), ())] if settings.paired else [([s], (s.name,)) for s in schemes]
         for members, stream in streams:
-            found, seconds = _measure_stream(teacher, split, normalize, members, settings, pad,
-                                             scorers, stream)
+            found, seconds = _measure_stream(split, members, settings, pad, scorers, stream,
+                                             processes.is_main)
             measurements.update(found)
             originals_seconds += seconds
     return GoodnessPass(measurements, originals_seconds)
 
 
-def _measure_stream(teacher, split, normalize, schemes, settings, pad, scorers, stream):
-    """One sequence of batches shared by ``schemes``: the x half is computed once for all."""
+def _measure_stream(split, schemes, settings, pad, scorers, stream, show_progress=True):
+    """One sequence of batches shared by ``schemes``: the x half is computed once for all.
+    scorers["teacher"] (and ["student"]) map images to logits."""
+    teacher = scorers["teacher"]
     clock = _Clock(split.x.device)
     batches = planned_batches(len(split), settings, stream)
     standard_generator = derived_generator(settings.seed, "standard", *stream)
@@ -316,13 +324,13 @@ def _measure_stream(teacher, split, normalize, schemes, settings, pad, scorers, 
     chunks = [batches[i:i + per_forward] for i in range(0, len(batches), per_forward)]
     desc = "T. stddev" + (f" {stream[0]}" if stream else "")
     originals_seconds = 0.0
-    for chunk in progress(chunks, desc):
+    for chunk in progress(chunks, desc, show_progress):
         start = clock.now()
         # The DAs work per batch (partners and picks are within a batch) on [0, 1] floats, as in
         # training; the teacher runs on the whole chunk.
         xs = [standard_augment(split.batch(index)[0], pad, standard_generator).float().div_(255)
               for index in chunk]
-        originals.add(teacher(normalize(torch.cat(xs))), [len(x) for x in xs])
+        originals.add(teacher(torch.cat(xs)), [len(x) for x in xs])
         originals_seconds += clock.now() - start
         for scheme in schemes:
             start = clock.now()
@@ -331,7 +339,7 @@ def _measure_stream(teacher, split, normalize, schemes, settings, pad, scorers, 
             if scheme.scorer == "teacher":  # the pick already ran the teacher on its pool
                 logits = torch.cat([v.logits for v in views])
             else:
-                logits = teacher(normalize(torch.cat([v.x for v in views])))
+                logits = teacher(torch.cat([v.x for v in views]))
             found[scheme.name].views.add(logits, [len(v.x) for v in views])
             found[scheme.name].seconds += clock.now() - start
     return found, originals_seconds

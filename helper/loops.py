@@ -5,6 +5,7 @@ from tqdm import tqdm
 
 from helper.batches import EVAL_BATCH_SIZE, epoch_batches
 from helper.cli import NonFiniteLossError
+from helper.distributed import Processes
 from helper.image_ops import standard_augment
 from helper.performance import autocast
 
@@ -19,8 +20,9 @@ class NonFiniteGuard:
         bad = ~torch.isfinite(loss.detach()) & (self.first_bad_step < 0)
         self.first_bad_step = torch.where(bad, torch.full_like(self.first_bad_step, step), self.first_bad_step)
 
-    def check(self, epoch):
-        step = int(self.first_bad_step)
+    def check(self, epoch, processes=Processes()):
+        # Every process learns of a fault on any of them, so all stop together.
+        step = int(processes.max(self.first_bad_step.clone()))
         if step >= 0:
             raise NonFiniteLossError(
                 f"the loss became NaN or infinite at epoch {epoch}, step {step}; the run stops and "
@@ -31,57 +33,61 @@ class EpochStats:
     """Sums kept on the device; read once per epoch."""
 
     def __init__(self, device):
-        self.loss = torch.zeros((), device=device)
-        self.correct = torch.zeros((), dtype=torch.long, device=device)
-        self.seen = 0
+        # loss sum, correct count, samples seen: one tensor, so processes reduce it in one call
+        self.sums = torch.zeros(3, dtype=torch.float64, device=device)
 
     def update(self, loss, logits, target):
-        self.loss += loss.detach() * len(target)
-        self.correct += (logits.detach().argmax(dim=1) == target).sum()
-        self.seen += len(target)
+        n = len(target)
+        self.sums += torch.stack([loss.detach().double() * n,
+                                  (logits.detach().argmax(dim=1) == target).sum().double(),
+                                  torch.tensor(float(n), dtype=torch.float64, device=self.sums.device)])
 
-    def result(self, prefix):
-        return {f"{prefix}_loss": self.loss.item() / self.seen,
-                f"{prefix}_acc": 100.0 * self.correct.item() / self.seen}
-
-
-def progress(iterable, desc):
-    # disable=None: bars on a terminal, silent in logs and CI.
-    return tqdm(iterable, desc=desc, leave=False, disable=None, dynamic_ncols=True)
+    def result(self, prefix, processes=Processes()):
+        loss, correct, seen = processes.sum(self.sums.clone()).tolist()
+        return {f"{prefix}_loss": loss / seen, f"{prefix}_acc": 100.0 * correct / seen}
 
 
-def train_epoch(model, split, optimizer, normalize, opt, generators, epoch, pad):
-    """Cross-entropy training of one model on standard-augmented batches (train_teacher.py)."""
+def progress(iterable, desc, show=True):
+    # disable=None: bars on a terminal, silent in logs and CI; only the main process shows them.
+    return tqdm(iterable, desc=desc, leave=False, disable=None if show else True, dynamic_ncols=True)
+
+
+def train_epoch(model, split, optimizer, normalize, opt, generators, epoch, pad, processes=Processes()):
+    """Cross-entropy training of one model on standard-augmented batches (train_teacher.py). With
+    several processes each trains on its shard of the same global batch."""
     model.train()
     device = split.y.device
     stats, guard = EpochStats(device), NonFiniteGuard(device)
     batches = epoch_batches(len(split), opt.batch_size, generators["data"])
-    for step, index in enumerate(progress(batches, f"epoch {epoch}/{opt.epochs}")):
+    for step, index in enumerate(progress(batches, f"epoch {epoch}/{opt.epochs}", processes.is_main)):
         images, target, _ = split.batch(index)
+        images = standard_augment(images, pad, generators["augment"])
+        target = processes.shard(target)
         with autocast(device, opt.amp):
-            logits = model(normalize(standard_augment(images, pad, generators["augment"])))
+            logits = model(normalize(processes.shard(images)))
             loss = F.cross_entropy(logits, target)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         guard.observe(loss, step)
         stats.update(loss, logits, target)
-    guard.check(epoch)
-    return stats.result("train")
+    guard.check(epoch, processes)
+    return stats.result("train", processes)
 
 
 @torch.inference_mode()
-def evaluate(model, split, normalize, amp=False, batch_size=EVAL_BATCH_SIZE):
-    """Mean cross-entropy and top-1 accuracy (%) on a whole split, in eval mode."""
+def evaluate(model, split, normalize, amp=False, processes=Processes(), batch_size=EVAL_BATCH_SIZE):
+    """Mean cross-entropy and top-1 accuracy (%) on a whole split, in eval mode; several processes
+    each evaluate their shard of the split."""
     was_training = model.training
     model.eval()
     device = split.y.device
     stats = EpochStats(device)
-    for index in torch.arange(len(split)).split(batch_size):
+    for index in processes.shard(torch.arange(len(split))).split(batch_size):
         images, target, _ = split.batch(index)
         with autocast(device, amp):
             logits = model(normalize(images)).float()
         stats.update(F.cross_entropy(logits, target), logits, target)
     model.train(was_training)
-    result = stats.result("test")
+    result = stats.result("test", processes)
     return result["test_loss"], result["test_acc"]

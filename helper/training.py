@@ -7,6 +7,7 @@ import torch
 
 from helper.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from helper.cli import UsageError
+from helper.distributed import Processes
 from helper.run_log import FINISHED, RunLog, read_metrics
 from helper.util import learning_rate, set_learning_rate
 
@@ -39,8 +40,8 @@ class Training:
     """What a run trains and how it is identified; `modules` maps a checkpoint key to a module
     whose state_dict must be saved ('model' first: the checkpoint format of DESIGN.md)."""
 
-    def __init__(self, folder, opt, modules, optimizer, generators, identity):
-        self.folder, self.opt = folder, opt
+    def __init__(self, folder, opt, modules, optimizer, generators, identity, processes=Processes()):
+        self.folder, self.opt, self.processes = folder, opt, processes
         self.modules, self.optimizer, self.generators = modules, optimizer, generators
         self.identity = identity  # arch, num_classes, dataset (+ the student run's names)
         self.start_epoch, self.best_acc = 1, 0.0
@@ -71,11 +72,12 @@ class Training:
         self.start_epoch, self.best_acc = state["epoch"] + 1, state["best_accuracy"]
         return True
 
-    def fit(self, train_one_epoch, evaluate, log_every_epoch=print, best_name="best.pth"):
+    def fit(self, train_one_epoch, evaluate, best_name="best.pth"):
         """Run the remaining epochs. train_one_epoch(epoch) -> dict of train metrics;
-        evaluate() -> (test_loss, test_acc). Returns the summary written to summary.json."""
-        opt = self.opt
-        log = RunLog(self.folder, opt, self.start_epoch)
+        evaluate() -> (test_loss, test_acc). Returns the summary written to summary.json.
+        Only the main process writes files and prints."""
+        opt, main = self.opt, self.processes.is_main
+        log = RunLog(self.folder, opt, self.start_epoch) if main else None
         metrics = {}
         try:
             for epoch in range(self.start_epoch, opt.epochs + 1):
@@ -88,26 +90,33 @@ class Training:
                            "test_acc": test_acc, "seconds": time.time() - start}
                 improved = test_acc > self.best_acc
                 self.best_acc = max(self.best_acc, test_acc)
-                # Metrics first, checkpoint second: a crash in between redoes this epoch on
-                # resume, and RunLog drops the epoch's line, so each epoch is logged once.
-                log.log_epoch(metrics)
-                state = self.checkpoint(epoch, test_acc)
-                if improved:
-                    save_checkpoint(state, os.path.join(self.folder, best_name))
-                if epoch % opt.save_freq == 0 or epoch == opt.epochs:
-                    save_checkpoint(state, os.path.join(self.folder, f"ckpt_epoch_{epoch}.pth"))
-                save_checkpoint(state, os.path.join(self.folder, RESUME_FILE))
-                log_every_epoch(f"epoch {epoch}/{opt.epochs}  lr {lr:.4g}  "
-                                f"train loss {train_metrics['train_loss']:.4f} acc {train_metrics['train_acc']:.2f}  "
-                                f"test loss {test_loss:.4f} acc {test_acc:.2f}  ({metrics['seconds']:.1f}s)")
+                if main:
+                    self._record(log, metrics, improved, best_name)
             final = metrics or self._last_logged()
             summary = {**self.identity, "status": FINISHED, "epochs": opt.epochs,
                        "last_test_acc": final.get("test_acc"), "last_test_loss": final.get("test_loss"),
                        "best_test_acc": self.best_acc, "trial": opt.trial}
-            log.write_summary(summary)
+            if main:
+                log.write_summary(summary)
             return summary
         finally:
-            log.close()
+            if main:
+                log.close()
+
+    def _record(self, log, metrics, improved, best_name):
+        epoch, opt = metrics["epoch"], self.opt
+        # Metrics first, checkpoint second: a crash in between redoes this epoch on resume, and
+        # RunLog drops the epoch's line, so each epoch is logged once.
+        log.log_epoch(metrics)
+        state = self.checkpoint(epoch, metrics["test_acc"])
+        if improved:
+            save_checkpoint(state, os.path.join(self.folder, best_name))
+        if epoch % opt.save_freq == 0 or epoch == opt.epochs:
+            save_checkpoint(state, os.path.join(self.folder, f"ckpt_epoch_{epoch}.pth"))
+        save_checkpoint(state, os.path.join(self.folder, RESUME_FILE))
+        print(f"epoch {epoch}/{opt.epochs}  lr {metrics['lr']:.4g}  "
+              f"train loss {metrics['train_loss']:.4f} acc {metrics['train_acc']:.2f}  "
+              f"test loss {metrics['test_loss']:.4f} acc {metrics['test_acc']:.2f}  ({metrics['seconds']:.1f}s)")
 
     def _last_logged(self):
         logged = read_metrics(self.folder)

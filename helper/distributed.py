@@ -1,0 +1,128 @@
+"""Data parallelism across the processes that torchrun starts (one node or several).
+
+--batch_size is the global batch. Every process forms the same global batch from the same seed,
+runs the standard and the stronger DA on all of it (cheap next to the models, and it keeps mix
+partners and picks exactly as in one process), then trains on its shard. Gradients are averaged
+by DistributedDataParallel and BatchNorm statistics are taken over the global batch, so N
+processes compute what one process with the same --batch_size computes, up to rounding."""
+import os
+import warnings
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+
+from helper.util import select_device
+
+
+class Processes:
+    """This process's place among the training processes (one process: rank 0 of 1)."""
+
+    def __init__(self, rank=0, world_size=1, local_rank=0):
+        self.rank, self.world_size, self.local_rank = rank, world_size, local_rank
+
+    @property
+    def enabled(self):
+        return self.world_size > 1
+
+    @property
+    def is_main(self):
+        """Only the main process writes files, logs and progress bars."""
+        return self.rank == 0
+
+    def shard(self, tensor):
+        """This process's contiguous part of a global batch (sizes differ by at most one)."""
+        return tensor.tensor_split(self.world_size)[self.rank] if self.enabled else tensor
+
+    def gather(self, shard, total):
+        """Concatenate every process's shard (of a batch of `total` rows split by `shard`)."""
+        if not self.enabled:
+            return shard
+        sizes = [len(part) for part in torch.arange(total).tensor_split(self.world_size)]
+        padded = shard.new_zeros((max(sizes), *shard.shape[1:]))
+        padded[:len(shard)] = shard
+        parts = [torch.empty_like(padded) for _ in sizes]
+        dist.all_gather(parts, padded)
+        return torch.cat([part[:size] for part, size in zip(parts, sizes)])
+
+    def sum(self, tensor):
+        """Sum a tensor over the processes, in place."""
+        if self.enabled:
+            dist.all_reduce(tensor)
+        return tensor
+
+    def average_gradients(self, parameters):
+        """Average the gradients of parameters that DistributedDataParallel does not own (a
+        distiller's regressors and embeddings), so every process takes the same step."""
+        if self.enabled:
+            for p in parameters:
+                if p.grad is not None:
+                    dist.all_reduce(p.grad)
+                    p.grad /= self.world_size
+
+    def max(self, tensor):
+        if self.enabled:
+            dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
+        return tensor
+
+    def wrap(self, model):
+        """The model as trained: DistributedDataParallel with global-batch BatchNorm when several
+        processes run; the model itself otherwise. Its parameters and state_dict keys stay those of
+        `model`, which is what checkpoints save."""
+        if not self.enabled:
+            return model
+        if next(model.parameters()).is_cuda:
+            nn.SyncBatchNorm.convert_sync_batchnorm(model)
+            return DistributedDataParallel(model, device_ids=[self.local_rank])
+        convert_to_global_batchnorm(model)
+        return DistributedDataParallel(model)
+
+
+def init_processes(device_flag):
+    """Join the process group torchrun describes in the environment (nccl on CUDA, gloo on the CPU)."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size == 1:
+        return Processes(), select_device(device_flag)
+    rank, local_rank = int(os.environ["RANK"]), int(os.environ["LOCAL_RANK"])
+    device = select_device(device_flag)
+    if device.type == "cuda":
+        device = torch.device("cuda", local_rank)
+        torch.cuda.set_device(device)
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return Processes(rank, world_size, local_rank), device
+
+
+class GlobalBatchNorm2d(nn.BatchNorm2d):
+    """BatchNorm2d whose training statistics cover the global batch, for the CPU, where PyTorch's
+    SyncBatchNorm does not run. Same parameters, buffers and state_dict keys as BatchNorm2d."""
+
+    def forward(self, x):
+        if not self.training:
+            return super().forward(x)
+        from torch.distributed.nn.functional import all_reduce  # sums, and sums gradients back
+        local = torch.stack([x.sum(dim=(0, 2, 3)), x.square().sum(dim=(0, 2, 3))])
+        count = torch.tensor(float(x.numel() // x.shape[1]))
+        dist.all_reduce(count)
+        with warnings.catch_warnings():  # deprecated in favour of a private API without autograd
+            warnings.simplefilter("ignore", FutureWarning)
+            total = all_reduce(local)
+        mean = total[0] / count
+        var = total[1] / count - mean.square()
+        with torch.no_grad():
+            self.num_batches_tracked += 1
+            self.running_mean.lerp_(mean, self.momentum)
+            self.running_var.lerp_(var * count / (count - 1), self.momentum)
+        scale = self.weight * torch.rsqrt(var + self.eps)
+        return x * scale.view(1, -1, 1, 1) + (self.bias - mean * scale).view(1, -1, 1, 1)
+
+
+def convert_to_global_batchnorm(module):
+    """Turn every BatchNorm2d below `module` into GlobalBatchNorm2d, in place (same tensors)."""
+    for name, child in module.named_children():
+        if type(child) is nn.BatchNorm2d:
+            child.__class__ = GlobalBatchNorm2d
+        else:
+            convert_to_global_batchnorm(child)
+    return module
