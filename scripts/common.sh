@@ -1,0 +1,234 @@
+# Shared by the reproduction scripts (source it, do not run it): the paper's settings, the
+# environment knobs that scale a script down, and the commands the scripts run or, with DRY_RUN=1,
+# print. Paths are relative to the repository root, where every script runs.
+#
+# Knobs (all optional):
+#   PYTHON        interpreter (python3)
+#   DRY_RUN=1     print the commands instead of running them
+#   EPOCHS        epochs of a standard run (the scripts' --epoch_factor still multiplies it)
+#   TRIALS        trials per student setting (3, as the paper averages at least 3 runs)
+#   TRAIN_SUBSET, TEST_SUBSET   train / evaluate on stratified subsets of this size
+#   N_GROUPS      groups of 5 batches per T. stddev estimate (eval_da_goodness.py's default)
+#   DATA_FOLDER, DEVICE         passed on as --data_folder, --device
+#   PAIRS, TEACHERS, DAS        space-separated subsets, e.g. PAIRS="vgg13:vgg8" DAS="cutmix mixup"
+#   TEACHER_PATTERN   teacher checkpoint, {arch} replaced by the architecture
+#                     (default: where fetch_teachers.sh puts the published teachers)
+#   SAVE_ROOT     where runs, T. stddev files and the summary go (save; save/scaled_<knobs> when
+#                 a scale-down knob is set, so small runs never mix with the paper's)
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+PYTHON="${PYTHON:-python3}"
+DRY_RUN="${DRY_RUN:-0}"
+TRIALS="${TRIALS:-3}"
+DATASET="${DATASET:-cifar100}"
+
+# The paper's experiments (Good-DA-in-KD scripts/S_test_loss_different_DA_cifar100.sh,
+# T_stddev_different_DA_cifar100.sh).
+ALL_DAS="identity flip crop+flip cutout autoaugment mixup cutmix cutmix_pick_S cutmix_pick_T"
+ALL_TEACHERS="vgg13 resnet56 resnet32x4 wrn_40_2 ResNet50"
+ALL_PAIRS="vgg13:vgg8 vgg13:MobileNetV2 resnet56:resnet20 resnet56:ShuffleV2 wrn_40_2:wrn_16_2 wrn_40_2:vgg8 resnet32x4:resnet8x4 ResNet50:vgg8 resnet32x4:ShuffleV2"
+# The CRD pairs among the nine, used for the accuracy tables.
+TABLE_PAIRS="vgg13:vgg8 vgg13:MobileNetV2 resnet56:resnet20 wrn_40_2:wrn_16_2 resnet32x4:resnet8x4 ResNet50:vgg8 resnet32x4:ShuffleV2"
+# The student whose entropy cutmix_pick_S uses when T. stddev is measured (the original's pairs).
+declare -A REFERENCE_STUDENT=([vgg13]=vgg8 [resnet56]=resnet20 [resnet32x4]=resnet8x4 [wrn_40_2]=wrn_16_2 [ResNet50]=vgg8)
+# Loss weights: -r (CE), -a (KD), -b (other); CRD+KD keeps KD's and adds CRD's 0.8.
+KD_WEIGHTS=(-r 0.1 -a 0.9 -b 0)
+CRD_WEIGHTS=(-r 0.1 -a 0.9 -b 0.8)
+
+read -ra DAS <<< "${DAS:-$ALL_DAS}"
+read -ra TEACHERS <<< "${TEACHERS:-$ALL_TEACHERS}"
+# Where fetch_teachers.sh puts the published teachers: CRD's CIFAR-100 ones, Good-DA-in-KD's Tiny ImageNet ones.
+case "$DATASET" in
+  tinyimagenet) published_teachers='save/models_tinyimagenet_v2/{arch}_vanilla/ckpt_epoch_240.pth' ;;
+  *) published_teachers='save/models/{arch}_vanilla/ckpt_epoch_240.pth' ;;
+esac
+TEACHER_PATTERN="${TEACHER_PATTERN:-$published_teachers}"
+
+# Flags every training or evaluation command gets when its knob is set.
+DATA_FLAGS=(--dataset "$DATASET")
+[[ -n "${DATA_FOLDER:-}" ]] && DATA_FLAGS+=(--data_folder "$DATA_FOLDER")
+[[ -n "${TRAIN_SUBSET:-}" ]] && DATA_FLAGS+=(--train_subset "$TRAIN_SUBSET")
+[[ -n "${TEST_SUBSET:-}" ]] && DATA_FLAGS+=(--test_subset "$TEST_SUBSET")
+[[ -n "${DEVICE:-}" ]] && DATA_FLAGS+=(--device "$DEVICE")
+EPOCH_FLAGS=()
+[[ -n "${EPOCHS:-}" ]] && EPOCH_FLAGS=(--epochs "$EPOCHS")
+GROUP_FLAGS=()
+[[ -n "${N_GROUPS:-}" ]] && GROUP_FLAGS=(--n_groups "$N_GROUPS")
+
+SCALE_TAG="${EPOCHS:+_ep$EPOCHS}${TRAIN_SUBSET:+_tr$TRAIN_SUBSET}${TEST_SUBSET:+_te$TEST_SUBSET}${N_GROUPS:+_g$N_GROUPS}"
+SAVE_ROOT="${SAVE_ROOT:-save${SCALE_TAG:+/scaled$SCALE_TAG}}"
+RUNS_DIR="$SAVE_ROOT/student_model"
+GOODNESS_DIR="$SAVE_ROOT/goodness"
+SUMMARY_DIR="$SAVE_ROOT/summary"
+
+# Print a command so that it can be pasted into a shell.
+print_command() {
+  local arg out=()
+  for arg in "$@"; do
+    if [[ "$arg" =~ ^[A-Za-z0-9_./:=+,@%-]+$ ]]; then
+      out+=("$arg")
+    else
+      out+=("'${arg//\'/\'\\\'\'}'")
+    fi
+  done
+  echo "${out[*]}"
+}
+
+# Run a command, or print it when DRY_RUN=1.
+run() {
+  if [[ "$DRY_RUN" == 1 ]]; then
+    print_command "$@"
+  else
+    echo "+ $(print_command "$@")"
+    "$@"
+  fi
+}
+
+note() {
+  echo "# $*"
+}
+
+# Whether a run folder holds a finished run (so a rerun of a script skips it).
+finished() {
+  [[ -f "$1/summary.json" ]] && grep -Eq '"status": *"finished"' "$1/summary.json"
+}
+
+# Stop early, before hours of runs, when an input is missing (not checked in a dry run).
+require_file() {
+  if [[ "$DRY_RUN" != 1 && ! -f "$1" ]]; then
+    echo "error: $1 not found; $2" >&2
+    exit 1
+  fi
+}
+
+# The run folder train_teacher.py names for a teacher trained here (lr 0.01 for the small models, as CRD).
+teacher_run_folder() {  # model_path arch
+  local lr=0.05
+  case "$2" in MobileNetV2 | ShuffleV1 | ShuffleV2) lr=0.01 ;; esac
+  echo "$1/${2}_${DATASET}_lr_${lr}_decay_0.0005_trial_0"
+}
+
+teacher_path() {
+  echo "${TEACHER_PATTERN//\{arch\}/$1}"
+}
+
+# The DA's part of a run name, as the original project names spell it.
+da_tag() {
+  case "$1" in
+    crop+flip) echo cropflip ;;
+    cutmix_pick_S | cutmix_pick_T) echo "${1}entropy" ;;
+    *) echo "$1" ;;
+  esac
+}
+
+# Run name of a student: <method>__<teacher><student>__<dataset>__<DA>[__x<epoch factor>].
+project_name() {  # method teacher student da factor
+  local name="${1}__${2}${3}__${DATASET}__$(da_tag "$4")"
+  [[ "$5" == 1 ]] || name+="__x$5"
+  echo "$name"
+}
+
+# train_student.py flags that select a DA on top of the standard one; "none" is plain KD,
+# where no stronger-DA view enters the loss.
+da_flags() {
+  case "$1" in
+    none) echo "--lw_mix [1,0,0]" ;;
+    cutmix_pick_S) echo "--t_output_as_target_for_input_mix --lw_mix [1,0,1] --mix_mode cutmix_pick --mix_n_run 2 --cutmix_pick_criterion student_entropy" ;;
+    cutmix_pick_T) echo "--t_output_as_target_for_input_mix --lw_mix [1,0,1] --mix_mode cutmix_pick --mix_n_run 2 --cutmix_pick_criterion teacher_entropy" ;;
+    *) echo "--t_output_as_target_for_input_mix --lw_mix [1,0,1] --mix_mode $1" ;;
+  esac
+}
+
+# Distil one student for trials 1..TRIALS (trial t uses seed t); finished trials are skipped,
+# interrupted ones resumed.
+distill_student() {  # method(kd|crd) teacher student da factor
+  local method="$1" teacher="$2" student="$3" da="$4" factor="$5" trial project weights flags
+  project="$(project_name "$method" "$teacher" "$student" "$da" "$factor")"
+  if [[ "$method" == crd ]]; then weights=("${CRD_WEIGHTS[@]}"); else weights=("${KD_WEIGHTS[@]}"); fi
+  read -ra flags <<< "$(da_flags "$da")"
+  [[ "$factor" == 1 ]] || flags+=(--epoch_factor "$factor")
+  for ((trial = 1; trial <= TRIALS; trial++)); do
+    if finished "$RUNS_DIR/${project}_trial_$trial"; then
+      note "finished, skipped: $RUNS_DIR/${project}_trial_$trial"
+      continue
+    fi
+    run "$PYTHON" train_student.py --path_t "$(teacher_path "$teacher")" --model_s "$student" \
+      --distill "$method" "${weights[@]}" "${flags[@]}" "${DATA_FLAGS[@]}" "${EPOCH_FLAGS[@]}" \
+      --project "$project" --model_path "$RUNS_DIR" --trial "$trial" --seed "$trial" --resume
+  done
+}
+
+require_teachers() {  # teacher archs
+  local teacher
+  for teacher in "$@"; do
+    require_file "$(teacher_path "$teacher")" "fetch the teachers (scripts/fetch_teachers.sh), train them (scripts/train_teachers.sh), or set TEACHER_PATTERN"
+  done
+}
+
+# The teachers of a list of teacher:student pairs, each once.
+pair_teachers() {
+  local pair
+  for pair in "$@"; do echo "${pair%%:*}"; done | sort -u
+}
+
+# T. stddev of one teacher for every DA in DAS. cutmix_pick_S needs a trained student: the
+# reference student distilled with cutmix_pick_S (trial 1), kept in a file of its own.
+t_stddev() {  # teacher
+  local teacher="$1" das=() da out student ckpt
+  for da in "${DAS[@]}"; do [[ "$da" == cutmix_pick_S ]] || das+=("$da"); done
+  [[ "$DRY_RUN" == 1 ]] || mkdir -p "$GOODNESS_DIR"
+  out="$GOODNESS_DIR/${teacher}_${DATASET}.json"
+  if [[ -f "$out" ]]; then
+    note "exists, skipped: $out"
+  elif ((${#das[@]})); then
+    run "$PYTHON" eval_da_goodness.py --path_t "$(teacher_path "$teacher")" "${DATA_FLAGS[@]}" \
+      --mix_mode "${das[@]}" "${GROUP_FLAGS[@]}" --out "$out"
+  fi
+  [[ " ${DAS[*]} " == *" cutmix_pick_S "* ]] || return 0
+  student="${REFERENCE_STUDENT[$teacher]:-}"
+  out="$GOODNESS_DIR/${teacher}_${DATASET}_cutmix_pick_S.json"
+  ckpt="$RUNS_DIR/$(project_name kd "$teacher" "$student" cutmix_pick_S 1)_trial_1/last.pth"
+  if [[ -f "$out" ]]; then
+    note "exists, skipped: $out"
+  elif [[ -z "$student" ]]; then
+    note "no reference student for $teacher: cutmix_pick_S skipped"
+  elif [[ "$DRY_RUN" != 1 && ! -f "$ckpt" ]]; then
+    note "cutmix_pick_S of $teacher needs the student $ckpt (s_test_loss script): skipped for now"
+  else
+    run "$PYTHON" eval_da_goodness.py --path_t "$(teacher_path "$teacher")" "${DATA_FLAGS[@]}" \
+      --mix_mode cutmix_pick_S --path_s "$ckpt" "${GROUP_FLAGS[@]}" --out "$out"
+  fi
+}
+
+# S. test loss: every pair distilled with KD and every DA in DAS.
+s_test_loss_runs() {  # pairs...
+  local pair da
+  for pair in "$@"; do
+    for da in "${DAS[@]}"; do
+      distill_student kd "${pair%%:*}" "${pair#*:}" "$da" 1
+    done
+  done
+}
+
+# The accuracy tables' settings: KD, KD+CutMix, KD+CutMixPick, KD and KD+CutMixPick prolonged,
+# CRD+KD, CRD+KD+CutMixPick, CRD+KD+CutMixPick prolonged. CutMixPick picks by PICK_DA.
+accuracy_runs() {  # long_factor pairs...
+  local long="$1" pair teacher student pick="${PICK_DA:-cutmix_pick_T}"
+  shift
+  for pair in "$@"; do
+    teacher="${pair%%:*}" student="${pair#*:}"
+    distill_student kd "$teacher" "$student" none 1
+    distill_student kd "$teacher" "$student" cutmix 1
+    distill_student kd "$teacher" "$student" "$pick" 1
+    distill_student kd "$teacher" "$student" none "$long"
+    distill_student kd "$teacher" "$student" "$pick" "$long"
+    distill_student crd "$teacher" "$student" none 1
+    distill_student crd "$teacher" "$student" "$pick" 1
+    distill_student crd "$teacher" "$student" "$pick" "$long"
+  done
+}
+
+summarize() {
+  run "$PYTHON" scripts/summarize.py --runs "$RUNS_DIR" --goodness "$GOODNESS_DIR" --out "$SUMMARY_DIR"
+}

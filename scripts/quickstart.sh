@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# The paper's experiment in miniature, offline on the bundled digits data set, on a CPU: train a
+# teacher, distil a student with each of the nine DAs, measure the teacher's T. stddev of each DA,
+# then correlate the students' test loss with T. stddev (tables and a scatter plot).
+#   bash scripts/quickstart.sh                    # about 6 minutes on 2 quiet CPU cores
+# At this scale (students trained for 8 epochs, 1 trial) the students are far from converged and
+# stronger DAs, which pay off over long training, can look worse: the run shows the pipeline and
+# its outputs, not the paper's finding.
+#   TEACHER_EPOCHS=1 EPOCHS=1 TRAIN_SUBSET=128 TEST_SUBSET=100 N_GROUPS=3 bash scripts/quickstart.sh
+# Knobs: TEACHER, STUDENT, TEACHER_EPOCHS, EPOCHS (students), TRAIN_SUBSET (students), TEST_SUBSET,
+# N_GROUPS, TRIALS, SAVE_ROOT (save/quickstart), DEVICE, PYTHON, DRY_RUN (see scripts/common.sh).
+set -euo pipefail
+DATASET=digits
+TEACHER="${TEACHER:-resnet14}"
+STUDENT="${STUDENT:-resnet8}"
+TEACHER_EPOCHS="${TEACHER_EPOCHS:-10}"
+EPOCHS="${EPOCHS:-8}"
+TRAIN_SUBSET="${TRAIN_SUBSET:-1000}"
+N_GROUPS="${N_GROUPS:-20}"
+TRIALS="${TRIALS:-1}"
+SAVE_ROOT="${SAVE_ROOT:-save/quickstart}"
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+TEACHER_PATTERN="$(teacher_run_folder "$SAVE_ROOT/models" "$TEACHER")/last.pth"
+REFERENCE_STUDENT[$TEACHER]="$STUDENT"
+
+# The teacher sees the whole training set (1437 images); the students a subset of it.
+teacher_flags=(--dataset digits)
+[[ -n "${TEST_SUBSET:-}" ]] && teacher_flags+=(--test_subset "$TEST_SUBSET")
+[[ -n "${DEVICE:-}" ]] && teacher_flags+=(--device "$DEVICE")
+if finished "$(dirname "$TEACHER_PATTERN")"; then
+  note "finished, skipped: teacher $TEACHER_PATTERN"
+else
+  run "$PYTHON" train_teacher.py --model "$TEACHER" "${teacher_flags[@]}" --epochs "$TEACHER_EPOCHS" \
+    --model_path "$SAVE_ROOT/models" --trial 0 --seed 0 --resume
+fi
+
+s_test_loss_runs "$TEACHER:$STUDENT"
+t_stddev "$TEACHER"  # after the students: cutmix_pick_S scores by the cutmix_pick_S student
+summarize
+echo "plot: $SUMMARY_DIR/digits_${TEACHER,,}_${STUDENT,,}_kd.png"

@@ -1,0 +1,521 @@
+"""Tables, correlations and plots of the paper from the run folders and the T. stddev files.
+
+    python scripts/summarize.py --runs save/student_model --goodness save/goodness --out save/summary
+
+Reads only the files the training scripts write: each student run folder's summary.json (and its
+args.json for the loss weights and the epoch factor) and the JSON files of eval_da_goodness.py.
+Trials of one setting are averaged (mean and sample std). Per teacher/student pair and setting it
+writes a table of every DA (T. stddev next to the student's test loss and accuracy), the Pearson,
+Spearman and Kendall correlations between T. stddev and S. test loss, and a scatter plot; across
+pairs, an accuracy table of every setting (KD, KD+CutMixPick, KD 960 epochs, CRD+KD, ...) and a
+T. stddev table of every teacher.
+"""
+import argparse
+import csv
+import json
+import math
+import os
+import re
+import sys
+from collections import defaultdict
+from dataclasses import dataclass
+
+FINISHED = "finished"
+# The nine DAs in the order of the paper's tables, with the names its tables print.
+DA_LABELS = {
+    "identity": "Identity", "flip": "Flip", "crop+flip": "Crop+Flip", "cutout": "Cutout",
+    "autoaugment": "AutoAugment", "mixup": "Mixup", "cutmix": "CutMix",
+    "cutmix_pick_S": "CutMixPick (S. ent.)", "cutmix_pick_T": "CutMixPick (T. ent.)",
+}
+MIN_DAS_FOR_CORRELATION = 3
+DASH = "—"
+
+
+@dataclass(frozen=True)
+class Run:
+    """One finished student run, reduced to what the tables need."""
+    dataset: str
+    teacher: str
+    student: str
+    method: str      # "KD", "CRD+KD", ...
+    schedule: str    # "" for the standard schedule, else e.g. "960 epochs"
+    epochs: int
+    da: object       # the DA's name, or None when no stronger-DA view enters the loss (plain KD)
+    trial: str
+    last_acc: float
+    best_acc: float
+    last_loss: float
+    teacher_acc: object
+
+    @property
+    def condition(self):
+        """Runs that differ only in their DA (and trial): one correlation, one plot."""
+        return (self.dataset, self.teacher, self.student, self.method, self.schedule, self.epochs)
+
+
+# ---------------------------------------------------------------- loading
+
+def read_json(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def find_run_folders(root):
+    """Folders under root holding a run (args.json or summary.json); a run's own subfolders
+    (TensorBoard events) are not searched."""
+    found = []
+    for folder, subfolders, files in os.walk(root):
+        if "summary.json" in files or "args.json" in files:
+            found.append(folder)
+            subfolders[:] = []
+        else:
+            subfolders.sort()
+    return sorted(found)
+
+
+def method_name(distill, alpha):
+    """The paper's name of the loss: KD alone, or another method plus KD when alpha > 0."""
+    if distill == "kd":
+        return "KD"
+    return distill.upper() + ("+KD" if alpha else "")
+
+
+def uses_view(args):
+    """Whether the stronger-DA view x' entered the loss (it does not with --lw_mix [1,0,0] or -a 0)."""
+    lw_mix = args.get("lw_mix", [1, 0, 1])
+    return bool(args.get("alpha", 0.9)) and bool(lw_mix[1] or lw_mix[2])
+
+
+def run_from_files(summary, args):
+    """A Run from a finished run's summary.json and args.json contents."""
+    epoch_factor = args.get("epoch_factor", 1)
+    epochs = int(summary.get("epochs", args.get("epochs", 0)))
+    return Run(
+        dataset=summary["dataset"], teacher=summary["teacher_arch"], student=summary["arch"],
+        method=method_name(summary.get("distill", args.get("distill", "kd")), args.get("alpha", 0.9)),
+        schedule="" if epoch_factor == 1 else f"{epochs} epochs", epochs=epochs,
+        da=summary.get("da") if uses_view(args) else None, trial=str(summary.get("trial", "")),
+        last_acc=float(summary["last_test_acc"]), best_acc=float(summary["best_test_acc"]),
+        last_loss=float(summary["last_test_loss"]), teacher_acc=summary.get("teacher_test_acc"))
+
+
+def load_run(folder):
+    """(Run, None) for a finished student run, else (None, why it is skipped)."""
+    summary_path = os.path.join(folder, "summary.json")
+    if not os.path.isfile(summary_path):
+        return None, f"skipped {folder}: unfinished (no summary.json)"
+    try:
+        summary = read_json(summary_path)
+        args_path = os.path.join(folder, "args.json")
+        args = read_json(args_path) if os.path.isfile(args_path) else {}
+    except (OSError, ValueError) as err:
+        return None, f"skipped {folder}: unreadable ({err})"
+    if summary.get("status") != FINISHED:
+        return None, f"skipped {folder}: unfinished (status {summary.get('status')!r})"
+    if "teacher_arch" not in summary:
+        return None, f"skipped {folder}: not a student run (no teacher_arch)"
+    try:
+        return run_from_files(summary, args), None
+    except (KeyError, TypeError, ValueError) as err:
+        return None, f"skipped {folder}: summary.json lacks {err}"
+
+
+def load_runs(root):
+    """All finished student runs under root, and a note for every folder skipped."""
+    runs, notes = [], []
+    if not os.path.isdir(root):
+        return runs, [f"no run folder {root}"]
+    for folder in find_run_folders(root):
+        run, note = load_run(folder)
+        if run:
+            runs.append(run)
+        else:
+            notes.append(note)
+    return runs, notes
+
+
+def load_goodness(root):
+    """{(dataset, teacher arch): {da: {"t_stddev", "ci95"}}} from eval_da_goodness.py's files.
+    Several files of one teacher are merged DA by DA; a later file (by name) wins a DA both hold."""
+    table, notes = defaultdict(dict), []
+    if not os.path.isdir(root):
+        return {}, [f"no T. stddev folder {root}"]
+    paths = sorted(os.path.join(folder, name) for folder, _, names in os.walk(root)
+                   for name in names if name.endswith(".json"))
+    for path in paths:
+        try:
+            data = read_json(path)
+            # The teacher's architecture: "arch" in the documented contract, "teacher_arch" as runs name it.
+            key = (data["dataset"], data["arch"] if "arch" in data else data["teacher_arch"])
+            results = data["results"]
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            notes.append(f"skipped {path}: not a T. stddev file ({err})")
+            continue
+        for da, result in results.items():
+            if da in table[key]:
+                notes.append(f"{path}: overrides T. stddev of {da} for {key[1]} on {key[0]}")
+            table[key][da] = {"t_stddev": result["t_stddev"], "ci95": result.get("ci95")}
+    return dict(table), notes
+
+
+# ---------------------------------------------------------------- statistics
+
+def mean_std(values):
+    """(mean, sample std with n - 1, n); the std is nan for a single value."""
+    n = len(values)
+    mean = sum(values) / n
+    std = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1)) if n > 1 else float("nan")
+    return mean, std, n
+
+
+def aggregate(runs):
+    """Trials of one setting averaged: the numbers a table cell shows."""
+    loss, acc, best = (mean_std([getattr(r, f) for r in runs]) for f in ("last_loss", "last_acc", "best_acc"))
+    return {"s_test_loss": loss[:2], "last_acc": acc[:2], "best_acc": best[:2], "n": loss[2],
+            "trials": sorted(r.trial for r in runs)}
+
+
+def group_runs(runs):
+    """{condition: {da: [Run, ...]}}; da is None for runs without a stronger-DA view."""
+    groups = defaultdict(lambda: defaultdict(list))
+    for run in runs:
+        groups[run.condition][run.da].append(run)
+    return groups
+
+
+def correlations(x, y):
+    """Pearson, Spearman and Kendall coefficients of y against x with their p-values.
+    Raises ValueError (with the reason) when they are undefined."""
+    from scipy import stats
+    if len(x) < MIN_DAS_FOR_CORRELATION:
+        raise ValueError(f"needs at least {MIN_DAS_FOR_CORRELATION} DAs with both T. stddev and "
+                         f"S. test loss, found {len(x)}")
+    if len(set(x)) == 1 or len(set(y)) == 1:
+        raise ValueError("T. stddev or S. test loss is the same for every DA")
+    result = {"n": len(x)}
+    for name, test in (("pearson", stats.pearsonr), ("spearman", stats.spearmanr), ("kendall", stats.kendalltau)):
+        r, p = (float(v) for v in test(x, y))
+        if math.isnan(r) or math.isnan(p):
+            raise ValueError(f"the {name} coefficient is undefined for these values")
+        result[name] = {"r": r, "p": p}
+    return result
+
+
+def da_order(da):
+    """Sort key: plain KD first, then the paper's DA order, then any other DA by name."""
+    if da is None:
+        return (0, 0, "")
+    names = list(DA_LABELS)
+    return (1, names.index(da), "") if da in names else (2, 0, da)
+
+
+def pair_rows(by_da, t_stddev):
+    """One row per DA of a condition: T. stddev (if known) next to the averaged student numbers."""
+    das = sorted({da for da in by_da if da is not None} | set(t_stddev), key=da_order)
+    rows = []
+    for da in das:
+        row = {"da": da, "t_stddev": None, "ci95": None, "s_test_loss": None, "last_acc": None,
+               "best_acc": None, "n": 0}
+        row.update({k: v for k, v in t_stddev.get(da, {}).items() if k in ("t_stddev", "ci95")})
+        if by_da.get(da):
+            row.update(aggregate(by_da[da]))
+        rows.append(row)
+    return rows
+
+
+def correlation_of(rows):
+    """The correlation result of a pair's rows, or {"message": why there is none}."""
+    both = [r for r in rows if r["t_stddev"] is not None and r["s_test_loss"] is not None]
+    try:
+        result = correlations([r["t_stddev"] for r in both], [r["s_test_loss"][0] for r in both])
+    except ValueError as err:
+        return {"n": len(both), "message": f"no correlation: {err}"}
+    result["das"] = [r["da"] for r in both]
+    return result
+
+
+# ---------------------------------------------------------------- formatting
+
+def fmt_mean_std(pair, digits):
+    if pair is None:
+        return DASH
+    mean, std = pair
+    return f"{mean:.{digits}f}" if math.isnan(std) else f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def fmt_stddev(value):
+    return DASH if value is None else f"{value:.4g}"
+
+
+def fmt_ci(ci):
+    return DASH if not ci else f"[{ci[0]:.4g}, {ci[1]:.4g}]"
+
+
+def fmt_coefficient(result, name):
+    if "message" in result:
+        return DASH
+    return f"{result[name]['r']:.3f} (p={result[name]['p']:.2g})"
+
+
+def da_label(da):
+    return DA_LABELS.get(da, da)
+
+
+def setting_label(method, da, schedule):
+    """The column name of the paper's accuracy tables, e.g. "KD+CutMixPick (T. ent.), 960 epochs"."""
+    label = method + ("" if da is None else "+" + da_label(da))
+    return f"{label}, {schedule}" if schedule else label
+
+
+def condition_title(condition):
+    dataset, teacher, student, method, schedule, _ = condition
+    return f"{teacher} → {student}, {dataset}, {setting_label(method, None, schedule)}"
+
+
+def slug(*parts):
+    return re.sub(r"[^A-Za-z0-9]+", "_", "_".join(p for p in parts if p)).strip("_").lower()
+
+
+def markdown_table(headers, rows):
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+PAIR_HEADERS = ["DA", "T. stddev", "T. stddev 95% CI", "S. test loss", "Last acc (%)", "Best acc (%)", "n"]
+PAIR_CSV_HEADERS = ["da", "t_stddev", "ci95_lo", "ci95_hi", "s_test_loss_mean", "s_test_loss_std",
+                    "last_acc_mean", "last_acc_std", "best_acc_mean", "best_acc_std", "n"]
+
+
+def pair_markdown_rows(rows):
+    return [[da_label(r["da"]), fmt_stddev(r["t_stddev"]), fmt_ci(r["ci95"]), fmt_mean_std(r["s_test_loss"], 4),
+             fmt_mean_std(r["last_acc"], 2), fmt_mean_std(r["best_acc"], 2), r["n"]] for r in rows]
+
+
+def csv_number(value):
+    """A CSV cell: empty for a missing number or the nan std of a single trial."""
+    return "" if value is None or (isinstance(value, float) and math.isnan(value)) else value
+
+
+def csv_pair(pair):
+    return ("", "") if pair is None else tuple(csv_number(v) for v in pair)
+
+
+def pair_csv_rows(rows):
+    return [[r["da"], csv_number(r["t_stddev"]), *csv_pair(r["ci95"]), *csv_pair(r["s_test_loss"]),
+             *csv_pair(r["last_acc"]), *csv_pair(r["best_acc"]), r["n"]] for r in rows]
+
+
+def correlation_line(result):
+    if "message" in result:
+        return result["message"]
+    return ", ".join(f"{name.capitalize()} {fmt_coefficient(result, name)}"
+                     for name in ("pearson", "spearman", "kendall"))
+
+
+def pair_markdown(condition, rows, result):
+    return (f"# {condition_title(condition)}\n\n"
+            "T. stddev of the teacher (lower is better) and the student's last-epoch test loss and "
+            "accuracy, mean ± std over n trials.\n\n"
+            + markdown_table(PAIR_HEADERS, pair_markdown_rows(rows))
+            + f"\nCorrelation of S. test loss with T. stddev over {result['n']} DAs: {correlation_line(result)}\n")
+
+
+CORRELATION_HEADERS = ["Dataset", "Teacher → student", "Setting", "#DA", "Pearson r (p)",
+                       "Spearman ρ (p)", "Kendall τ (p)"]
+
+
+def correlation_table_rows(entries):
+    return [[e["dataset"], f"{e['teacher']} → {e['student']}", e["setting"], e["correlation"]["n"],
+             *(fmt_coefficient(e["correlation"], n) for n in ("pearson", "spearman", "kendall"))]
+            for e in entries]
+
+
+def accuracy_columns(groups):
+    """Every setting seen, in the paper's order: KD before other methods, shorter schedules
+    first, plain KD before the DAs."""
+    keys = {(method != "KD", method, epochs, schedule, da_order(da), da)
+            for (_, _, _, method, schedule, epochs), by_da in groups.items() for da in by_da}
+    return [(method, epochs, schedule, da) for _, method, epochs, schedule, _, da in sorted(keys)]
+
+
+def accuracy_table(groups):
+    """Rows = pair, columns = settings; cells = last-epoch accuracy mean ± std (n trials).
+    Returns (markdown headers, markdown rows, CSV headers, CSV rows)."""
+    columns = accuracy_columns(groups)
+    cells, teacher_acc = defaultdict(dict), defaultdict(list)
+    for (dataset, teacher, student, method, schedule, epochs), by_da in groups.items():
+        for da, runs in by_da.items():
+            cells[(dataset, teacher, student)][(method, epochs, schedule, da)] = aggregate(runs)
+            teacher_acc[(dataset, teacher, student)] += [r.teacher_acc for r in runs if r.teacher_acc is not None]
+    labels = [setting_label(method, da, schedule) for method, _, schedule, da in columns]
+    md_rows, csv_rows = [], []
+    for pair in sorted(cells):
+        dataset, teacher, student = pair
+        t_mean = mean_std(teacher_acc[pair])[0] if teacher_acc[pair] else None
+        found = [cells[pair].get(c) for c in columns]
+        md_rows.append([dataset, f"{teacher} → {student}", DASH if t_mean is None else f"{t_mean:.2f}"]
+                       + [DASH if a is None else f"{fmt_mean_std(a['last_acc'], 2)} ({a['n']})" for a in found])
+        csv_rows.append([dataset, teacher, student, csv_number(t_mean)]
+                        + [v for a in found for v in ((*csv_pair(None), 0) if a is None
+                                                      else (*csv_pair(a["last_acc"]), a["n"]))])
+    md_headers = ["Dataset", "Teacher → student", "Teacher"] + labels
+    csv_headers = ["dataset", "teacher", "student", "teacher_acc"] + [
+        f"{label} {part}" for label in labels for part in ("mean", "std", "n")]
+    return md_headers, md_rows, csv_headers, csv_rows
+
+
+def t_stddev_table(goodness):
+    """Rows = DA, columns = teacher (dataset): the paper's T. stddev table."""
+    keys = sorted(goodness)
+    das = sorted({da for results in goodness.values() for da in results}, key=da_order)
+    headers = ["DA"] + [f"{arch} ({dataset})" for dataset, arch in keys]
+    rows = [[da_label(da)] + [fmt_stddev(goodness[k].get(da, {}).get("t_stddev")) for k in keys] for da in das]
+    csv_rows = [[da] + [csv_number(goodness[k].get(da, {}).get("t_stddev")) for k in keys] for da in das]
+    return headers, rows, ["da"] + headers[1:], csv_rows
+
+
+# ---------------------------------------------------------------- writing
+
+def write_text(path, text):
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+def write_csv(path, headers, rows):
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(headers)
+        writer.writerows(rows)
+    return path
+
+
+def write_json(path, obj):
+    with open(path, "w") as f:
+        json.dump(obj, f, indent=2, sort_keys=True, allow_nan=False)
+        f.write("\n")
+    return path
+
+
+def plot_scatter(rows, result, title, stem):
+    """S. test loss against T. stddev, one labelled point per DA; saved as stem.svg and stem.png."""
+    import matplotlib
+    matplotlib.use("Agg")  # headless: no display on training machines
+    import matplotlib.pyplot as plt
+
+    points = [r for r in rows if r["t_stddev"] is not None and r["s_test_loss"] is not None]
+    fig, ax = plt.subplots(figsize=(5.5, 4.2))
+    for r in points:
+        loss, std = r["s_test_loss"]
+        ax.errorbar(r["t_stddev"], loss, yerr=None if math.isnan(std) else std, fmt="o", capsize=3)
+        ax.annotate(da_label(r["da"]), (r["t_stddev"], loss), textcoords="offset points", xytext=(4, 4),
+                    fontsize=8)
+    ax.set_xlabel("T. stddev")
+    ax.set_ylabel("S. test loss")
+    if "message" in result:
+        subtitle = result["message"]
+    else:
+        subtitle = (f"Pearson {result['pearson']['r']:.3f} (p={result['pearson']['p']:.2g}), "
+                    f"Spearman {result['spearman']['r']:.3f} (p={result['spearman']['p']:.2g}),\n"
+                    f"Kendall {result['kendall']['r']:.3f} (p={result['kendall']['p']:.2g})")
+    ax.set_title(f"{title}\n{subtitle}", fontsize=9)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    paths = [f"{stem}.svg", f"{stem}.png"]
+    for path in paths:
+        fig.savefig(path, dpi=150)
+    plt.close(fig)
+    return paths
+
+
+def json_rows(rows):
+    """Rows with nan (std of one trial) as null, so the JSON stays standard."""
+    def clean(value):
+        if isinstance(value, float) and math.isnan(value):
+            return None
+        if isinstance(value, (list, tuple)):
+            return [clean(v) for v in value]
+        return value
+    return [{k: clean(v) for k, v in r.items()} for r in rows]
+
+
+def summarize(runs_dir, goodness_dir, out_dir):
+    """Write every table, correlation and plot; returns (correlation entries, written paths, notes)."""
+    runs, notes = load_runs(runs_dir)
+    goodness, goodness_notes = load_goodness(goodness_dir)
+    notes += goodness_notes
+    if not runs and not goodness:
+        raise FileNotFoundError(f"nothing to summarise: no finished student run under {runs_dir} "
+                                f"and no T. stddev file under {goodness_dir}")
+    os.makedirs(out_dir, exist_ok=True)
+    groups = group_runs(runs)
+    entries, written = [], []
+    for condition in sorted(groups):
+        by_da = groups[condition]
+        if sum(da is not None for da in by_da) < 2:
+            continue  # one DA or none: a setting of the accuracy table, not a comparison of DAs
+        dataset, teacher, student, method, schedule, _ = condition
+        rows = pair_rows(by_da, goodness.get((dataset, teacher), {}))
+        result = correlation_of(rows)
+        stem = os.path.join(out_dir, slug(dataset, teacher, student, method, schedule))
+        entry = {"dataset": dataset, "teacher": teacher, "student": student,
+                 "setting": setting_label(method, None, schedule), "correlation": result}
+        written.append(write_text(stem + ".md", pair_markdown(condition, rows, result)))
+        written.append(write_csv(stem + ".csv", PAIR_CSV_HEADERS, pair_csv_rows(rows)))
+        written.append(write_json(stem + ".json", dict(entry, rows=json_rows(rows))))
+        written += plot_scatter(rows, result, condition_title(condition), stem)
+        entries.append(entry)
+    if entries:
+        table = markdown_table(CORRELATION_HEADERS, correlation_table_rows(entries))
+        written.append(write_text(os.path.join(out_dir, "correlations.md"),
+                                  "# Correlation of S. test loss with T. stddev\n\n" + table))
+        written.append(write_json(os.path.join(out_dir, "correlations.json"), entries))
+    settings = {(c[3], c[4], da) for c, by_da in groups.items() for da in by_da}
+    if len(settings) > 1:
+        headers, md_rows, csv_headers, csv_rows = accuracy_table(groups)
+        written.append(write_text(os.path.join(out_dir, "accuracy.md"),
+                                  "# Student top-1 accuracy (%) at the last epoch, mean ± std (trials)\n\n"
+                                  + markdown_table(headers, md_rows)))
+        written.append(write_csv(os.path.join(out_dir, "accuracy.csv"), csv_headers, csv_rows))
+    if goodness:
+        headers, md_rows, csv_headers, csv_rows = t_stddev_table(goodness)
+        written.append(write_text(os.path.join(out_dir, "t_stddev.md"),
+                                  "# T. stddev (lower is better)\n\n" + markdown_table(headers, md_rows)))
+        written.append(write_csv(os.path.join(out_dir, "t_stddev.csv"), csv_headers, csv_rows))
+    return entries, written, notes
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", default="save/student_model", help="folder of the student run folders")
+    parser.add_argument("--goodness", default="save/goodness", help="folder of eval_da_goodness.py's JSON files")
+    parser.add_argument("--out", default="save/summary", help="where the tables and plots are written")
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    opt = parse_args(argv)
+    try:
+        entries, written, notes = summarize(opt.runs, opt.goodness, opt.out)
+    except FileNotFoundError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    for note in notes:
+        print(f"note: {note}")
+    if entries:
+        print("\nCorrelation of S. test loss with T. stddev\n")
+        print(markdown_table(CORRELATION_HEADERS, correlation_table_rows(entries)))
+        for e in entries:
+            if "message" in e["correlation"]:
+                print(f"{e['teacher']} → {e['student']} ({e['dataset']}, {e['setting']}): {e['correlation']['message']}")
+    else:
+        print("no setting with a stronger DA found: no correlation to compute")
+    print("\nwritten:")
+    for path in written:
+        print(f"  {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

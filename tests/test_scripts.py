@@ -1,0 +1,228 @@
+"""The reproduction scripts in scripts/: syntax, and the commands DRY_RUN=1 prints."""
+import json
+import os
+import shlex
+import subprocess
+import time
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SCRIPTS = os.path.join(ROOT, "scripts")
+SHELL_SCRIPTS = sorted(f for f in os.listdir(SCRIPTS) if f.endswith(".sh"))
+REPRODUCTION = ["train_teachers.sh", "fetch_teachers.sh", "t_stddev_cifar100.sh", "s_test_loss_cifar100.sh",
+                "accuracy_tables_cifar100.sh", "tinyimagenet.sh", "quickstart.sh"]
+
+DAS = ["identity", "flip", "crop+flip", "cutout", "autoaugment", "mixup", "cutmix", "cutmix_pick_S", "cutmix_pick_T"]
+PAIRS = [("vgg13", "vgg8"), ("vgg13", "MobileNetV2"), ("resnet56", "resnet20"), ("resnet56", "ShuffleV2"),
+         ("wrn_40_2", "wrn_16_2"), ("wrn_40_2", "vgg8"), ("resnet32x4", "resnet8x4"), ("ResNet50", "vgg8"),
+         ("resnet32x4", "ShuffleV2")]
+TABLE_PAIRS = [("vgg13", "vgg8"), ("vgg13", "MobileNetV2"), ("resnet56", "resnet20"), ("wrn_40_2", "wrn_16_2"),
+               ("resnet32x4", "resnet8x4"), ("ResNet50", "vgg8"), ("resnet32x4", "ShuffleV2")]
+TEACHERS = ["vgg13", "resnet56", "resnet32x4", "wrn_40_2", "ResNet50"]
+SCALE_ENV = {"EPOCHS": "2", "TRAIN_SUBSET": "300", "TEST_SUBSET": "200", "DATA_FOLDER": "/data/here",
+             "DEVICE": "cpu"}
+SCALE_FLAGS = {"--epochs": "2", "--train_subset": "300", "--test_subset": "200", "--data_folder": "/data/here",
+               "--device": "cpu"}
+
+
+def dry_run(script, tmp_path, **env):
+    """The commands a script prints with DRY_RUN=1, each split as the shell would."""
+    full_env = {k: v for k, v in os.environ.items() if k not in SCALE_ENV and k not in
+                ("TRIALS", "N_GROUPS", "PAIRS", "DAS", "TEACHERS", "TEACHER_PATTERN", "SAVE_ROOT", "DATASET")}
+    full_env.update(DRY_RUN="1", PYTHON="py", SAVE_ROOT=str(tmp_path / "save"), **env)
+    start = time.monotonic()
+    done = subprocess.run(["bash", os.path.join(SCRIPTS, script)], env=full_env, cwd=str(tmp_path), check=False,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert time.monotonic() - start < 20
+    return [shlex.split(line) for line in done.stdout.splitlines() if line and not line.startswith("#")]
+
+
+def flags(argv):
+    """{--flag: value} of a command line: None for a switch, a list for several values (--mix_mode)."""
+    collected, key = {}, None
+    for token in argv:
+        if token.startswith("-") and not token.lstrip("-").replace(".", "").isdigit():
+            key = token
+            collected[key] = []
+        elif key is not None:
+            collected[key].append(token)
+    return {k: (v[0] if len(v) == 1 else v or None) for k, v in collected.items()}
+
+
+def commands(lines, program):
+    return [line for line in lines if len(line) > 1 and line[1] == program]
+
+
+def pair_of(cmd):
+    f = flags(cmd)
+    return f["--path_t"].split("/")[-2].removesuffix("_vanilla"), f["--model_s"]
+
+
+def da_of(cmd):
+    f = flags(cmd)
+    if f.get("--mix_mode") == "cutmix_pick":
+        return {"student_entropy": "cutmix_pick_S", "teacher_entropy": "cutmix_pick_T"}[f["--cutmix_pick_criterion"]]
+    return f.get("--mix_mode", "none")
+
+
+@pytest.mark.parametrize("script", SHELL_SCRIPTS)
+def test_syntax(script):
+    subprocess.run(["bash", "-n", os.path.join(SCRIPTS, script)], check=True)
+
+
+@pytest.mark.parametrize("script", REPRODUCTION)
+def test_every_script_is_strict_and_uses_common(script):
+    with open(os.path.join(SCRIPTS, script)) as f:
+        text = f.read()
+    assert "set -euo pipefail" in text and "common.sh" in text
+
+
+def test_s_test_loss_prints_81_runs_with_the_paper_flags(tmp_path):
+    lines = dry_run("s_test_loss_cifar100.sh", tmp_path, TRIALS="1")
+    runs = commands(lines, "train_student.py")
+    assert len(runs) == 81
+    assert sorted((pair_of(c), da_of(c)) for c in runs) == sorted((p, d) for p in PAIRS for d in DAS)
+    for cmd in runs:
+        f = flags(cmd)
+        assert cmd[0] == "py"
+        assert (f["-r"], f["-a"], f["-b"], f["--distill"]) == ("0.1", "0.9", "0", "kd")
+        assert f["--lw_mix"] == "[1,0,1]" and "--t_output_as_target_for_input_mix" in f
+        assert f["--path_t"] == f"save/models/{pair_of(cmd)[0]}_vanilla/ckpt_epoch_240.pth"
+        assert f["--dataset"] == "cifar100" and f["--trial"] == f["--seed"] == "1"
+        assert f["--model_path"] == str(tmp_path / "save" / "student_model")
+        assert "--epoch_factor" not in f and "--epochs" not in f
+        if da_of(cmd).startswith("cutmix_pick"):
+            assert f["--mix_n_run"] == "2"
+    pick_s = [c for c in runs if da_of(c) == "cutmix_pick_S"]
+    assert len(pick_s) == 9 and all(shlex.join(c).count("--mix_mode cutmix_pick --mix_n_run 2 "
+                                                        "--cutmix_pick_criterion student_entropy") for c in pick_s)
+    assert lines[-1][1:] == ["scripts/summarize.py", "--runs", str(tmp_path / "save" / "student_model"),
+                             "--goodness", str(tmp_path / "save" / "goodness"),
+                             "--out", str(tmp_path / "save" / "summary")]
+
+
+def test_scale_down_knobs_reach_every_command(tmp_path):
+    lines = dry_run("s_test_loss_cifar100.sh", tmp_path, PAIRS="resnet56:resnet20", **SCALE_ENV)
+    runs = commands(lines, "train_student.py")
+    assert len(runs) == 9 * 3  # TRIALS defaults to the paper's 3
+    assert sorted({(flags(c)["--trial"], flags(c)["--seed"]) for c in runs}) == [("1", "1"), ("2", "2"), ("3", "3")]
+    for cmd in runs:
+        f = flags(cmd)
+        assert {k: f[k] for k in SCALE_FLAGS} == SCALE_FLAGS
+
+
+def test_scaled_runs_default_to_their_own_folder(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "SAVE_ROOT"}
+    done = subprocess.run(["bash", os.path.join(SCRIPTS, "s_test_loss_cifar100.sh")], capture_output=True, text=True,
+                          env=dict(env, DRY_RUN="1", TRIALS="1", EPOCHS="2", TRAIN_SUBSET="300",
+                                   PAIRS="resnet56:resnet20", DAS="cutmix"), timeout=60, check=True)
+    run = shlex.split(done.stdout.splitlines()[0])
+    assert flags(run)["--model_path"] == "save/scaled_ep2_tr300/student_model"
+
+
+def test_finished_runs_are_skipped(tmp_path):
+    folder = tmp_path / "save" / "student_model" / "kd__resnet56resnet20__cifar100__cutmix_trial_1"
+    folder.mkdir(parents=True)
+    (folder / "summary.json").write_text(json.dumps({"status": "finished"}, indent=2))
+    lines = dry_run("s_test_loss_cifar100.sh", tmp_path, PAIRS="resnet56:resnet20", DAS="cutmix mixup")
+    runs = commands(lines, "train_student.py")
+    assert sorted((da_of(c), flags(c)["--trial"]) for c in runs) == [
+        ("cutmix", "2"), ("cutmix", "3"), ("mixup", "1"), ("mixup", "2"), ("mixup", "3")]
+
+
+def test_t_stddev_measures_five_teachers_with_a_student_for_cutmix_pick_s(tmp_path):
+    lines = dry_run("t_stddev_cifar100.sh", tmp_path, N_GROUPS="50", TEST_SUBSET="200")
+    evals = commands(lines, "eval_da_goodness.py")
+    assert len(evals) == 10
+    teacher_only = [c for c in evals if "--path_s" not in c]
+    assert [flags(c)["--path_t"] for c in teacher_only] == [f"save/models/{t}_vanilla/ckpt_epoch_240.pth"
+                                                            for t in TEACHERS]
+    for cmd in teacher_only:
+        assert flags(cmd)["--mix_mode"] == [d for d in DAS if d != "cutmix_pick_S"]
+    students = {flags(c)["--path_t"].split("/")[-2]: flags(c)["--path_s"] for c in evals if "--path_s" in c}
+    assert students["resnet56_vanilla"].endswith("kd__resnet56resnet20__cifar100__cutmix_pick_Sentropy_trial_1/last.pth")
+    assert students["ResNet50_vanilla"].endswith("kd__ResNet50vgg8__cifar100__cutmix_pick_Sentropy_trial_1/last.pth")
+    for cmd in evals:
+        f = flags(cmd)
+        assert f["--n_groups"] == "50" and f["--test_subset"] == "200" and f["--dataset"] == "cifar100"
+        assert f["--out"].startswith(str(tmp_path / "save" / "goodness"))
+    assert lines[-1][1] == "scripts/summarize.py"
+
+
+def test_accuracy_tables_print_eight_settings_on_seven_pairs(tmp_path):
+    lines = dry_run("accuracy_tables_cifar100.sh", tmp_path, TRIALS="1", EPOCHS="3")
+    runs = commands(lines, "train_student.py")
+    assert len(runs) == 7 * 8
+    assert {pair_of(c) for c in runs} == set(TABLE_PAIRS)
+
+    def setting(cmd):
+        f = flags(cmd)
+        return f["--distill"], da_of(cmd), f.get("--epoch_factor", "1"), f["-b"]
+    assert sorted({setting(c) for c in runs}) == sorted([
+        ("kd", "none", "1", "0"), ("kd", "cutmix", "1", "0"), ("kd", "cutmix_pick_T", "1", "0"),
+        ("kd", "none", "4", "0"), ("kd", "cutmix_pick_T", "4", "0"), ("crd", "none", "1", "0.8"),
+        ("crd", "cutmix_pick_T", "1", "0.8"), ("crd", "cutmix_pick_T", "4", "0.8")])
+    for cmd in runs:
+        f = flags(cmd)
+        assert (f["-r"], f["-a"], f["--epochs"]) == ("0.1", "0.9", "3")
+        assert f["--lw_mix"] == ("[1,0,0]" if da_of(cmd) == "none" else "[1,0,1]")
+    # shared with the S. test loss runs: same run names, so they are trained once
+    names = {flags(c)["--project"] for c in runs}
+    assert "kd__vgg13vgg8__cifar100__cutmix" in names and "kd__vgg13vgg8__cifar100__cutmix_pick_Tentropy" in names
+
+
+def test_tinyimagenet_uses_its_teachers_and_480_epoch_runs(tmp_path):
+    lines = dry_run("tinyimagenet.sh", tmp_path, TRIALS="1")
+    runs = commands(lines, "train_student.py")
+    assert len(runs) == 81 + 7 * 8
+    assert all(flags(c)["--dataset"] == "tinyimagenet" for c in runs)
+    assert all(flags(c)["--path_t"].startswith("save/models_tinyimagenet_v2/") for c in runs)
+    assert {flags(c).get("--epoch_factor", "1") for c in runs} == {"1", "2"}
+    assert len(commands(lines, "eval_da_goodness.py")) == 10
+
+
+def test_train_teachers_prints_the_five_teachers(tmp_path):
+    lines = dry_run("train_teachers.sh", tmp_path, EPOCHS="2")
+    runs = commands(lines, "train_teacher.py")
+    assert [flags(c)["--model"] for c in runs] == TEACHERS
+    assert all(flags(c)["--epochs"] == "2" and flags(c)["--dataset"] == "cifar100" for c in runs)
+
+
+def test_fetch_teachers_downloads_crd_teachers_and_evaluates_them(tmp_path):
+    pattern = str(tmp_path / "t" / "{arch}_vanilla" / "ckpt_epoch_240.pth")
+    lines = dry_run("fetch_teachers.sh", tmp_path, TEACHER_PATTERN=pattern)
+    urls = [c[-1] for c in lines if c[0] == "curl"]
+    assert urls == [f"http://shape2prog.csail.mit.edu/repo/{t}_vanilla/ckpt_epoch_240.pth" for t in TEACHERS]
+    evaluated = [flags(c)["--evaluate"] for c in commands(lines, "train_teacher.py")]
+    assert evaluated == [pattern.replace("{arch}", t) for t in TEACHERS]
+
+
+def test_quickstart_plans_the_whole_miniature_experiment(tmp_path):
+    lines = dry_run("quickstart.sh", tmp_path)
+    assert len(commands(lines, "train_teacher.py")) == 1
+    runs = commands(lines, "train_student.py")
+    assert sorted(da_of(c) for c in runs) == sorted(DAS)
+    assert all(flags(c)["--dataset"] == "digits" for c in runs)
+    assert len(commands(lines, "eval_da_goodness.py")) == 2
+    assert lines[-2][1] == "scripts/summarize.py"
+
+
+# END-TO-END (slow): runs scripts/quickstart.sh for real, reduced to a 1-epoch teacher and four
+# 1-epoch students on digits: about 70 s on a 2-core CPU, several minutes on a busy one.
+# SKIP_QUICKSTART=1 leaves it out.
+@pytest.mark.skipif(os.environ.get("SKIP_QUICKSTART") == "1", reason="SKIP_QUICKSTART=1")
+def test_quickstart_end_to_end_reduced(tmp_path):
+    env = dict(os.environ, SAVE_ROOT=str(tmp_path / "qs"), TEACHER_EPOCHS="1", EPOCHS="1", TRAIN_SUBSET="128",
+               TEST_SUBSET="100", N_GROUPS="3", DAS="identity mixup cutmix cutmix_pick_S", DEVICE="cpu")
+    env.pop("DRY_RUN", None)
+    done = subprocess.run(["bash", os.path.join(SCRIPTS, "quickstart.sh")], env=env, capture_output=True,
+                          text=True, timeout=900, check=False)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "Pearson r (p)" in done.stdout
+    plot = tmp_path / "qs" / "summary" / "digits_resnet14_resnet8_kd.png"
+    assert f"plot: {plot}" in done.stdout
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with open(tmp_path / "qs" / "summary" / "correlations.json") as f:
+        assert json.load(f)[0]["correlation"]["n"] == 4

@@ -1,0 +1,182 @@
+"""scripts/summarize.py on fake run folders and T. stddev files with known numbers."""
+import csv
+import importlib.util
+import json
+import os
+import statistics
+
+import pytest
+from scipy import stats
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+spec = importlib.util.spec_from_file_location("summarize", os.path.join(ROOT, "scripts", "summarize.py"))
+summarize = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(summarize)
+
+DAS = ["identity", "flip", "crop+flip", "cutout", "mixup", "cutmix"]
+T_STDDEV = {"identity": 0.030, "flip": 0.026, "crop+flip": 0.021, "cutout": 0.024, "mixup": 0.018, "cutmix": 0.012}
+# S. test loss of three trials per DA: roughly increasing with T. stddev, not perfectly.
+LOSSES = {"identity": [1.30, 1.34, 1.32], "flip": [1.25, 1.27, 1.20], "crop+flip": [1.12, 1.18, 1.15],
+          "cutout": [1.19, 1.21, 1.26], "mixup": [1.10, 1.02, 1.06], "cutmix": [0.95, 0.99, 0.97]}
+
+
+def write_json(path, obj):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(obj, f)
+
+
+def make_run(runs, name, *, da, trial, loss, acc, best, status="finished", distill="kd",
+             epoch_factor=1, epochs=240, lw_mix=(1, 0, 1), teacher="vgg13", student="vgg8", dataset="cifar100"):
+    folder = os.path.join(runs, f"{name}_trial_{trial}")
+    mix_mode = "cutmix_pick" if da.startswith("cutmix_pick") else da
+    write_json(os.path.join(folder, "args.json"),
+               {"distill": distill, "alpha": 0.9, "gamma": 0.1, "beta": 0, "lw_mix": list(lw_mix),
+                "epoch_factor": epoch_factor, "epochs": epochs, "mix_mode": mix_mode, "trial": str(trial)})
+    if status is None:  # an interrupted run: args.json and metrics, no summary.json
+        return folder
+    write_json(os.path.join(folder, "summary.json"),
+               {"arch": student, "teacher_arch": teacher, "dataset": dataset, "distill": distill,
+                "mix_mode": mix_mode, "da": da, "trial": str(trial), "status": status, "epochs": epochs,
+                "last_test_acc": acc, "best_test_acc": best, "last_test_loss": loss,
+                "teacher_test_acc": 74.64, "path_t": "save/models/vgg13_vanilla/ckpt_epoch_240.pth"})
+    return folder
+
+
+def make_goodness(goodness, das=DAS, teacher="vgg13", dataset="cifar100", name=None):
+    results = {da: {"t_stddev": T_STDDEV[da], "ci95": [T_STDDEV[da] * 0.9, T_STDDEV[da] * 1.1],
+                    "mean_entropy": 1.0, "seconds": 1.0} for da in das}
+    write_json(os.path.join(goodness, name or f"{teacher}_{dataset}.json"),
+               {"arch": teacher, "dataset": dataset, "teacher": "t.pth", "teacher_test_acc": 74.64,
+                "n_groups": 100, "results": results})
+
+
+@pytest.fixture
+def experiment(tmp_path):
+    runs, goodness, out = (str(tmp_path / d) for d in ("runs", "goodness", "out"))
+    for da in DAS:
+        for trial, loss in enumerate(LOSSES[da], start=1):
+            make_run(runs, f"kd__vgg13vgg8__cifar100__{da}", da=da, trial=trial, loss=loss,
+                     acc=70 + 10 * (1.4 - loss) + trial * 0.1, best=75 + trial * 0.1)
+    make_goodness(goodness)
+    return runs, goodness, out
+
+
+def load_pair(out):
+    with open(os.path.join(out, "cifar100_vgg13_vgg8_kd.json")) as f:
+        return json.load(f)
+
+
+def test_trials_are_averaged_with_the_sample_std(experiment):
+    runs, goodness, out = experiment
+    summarize.summarize(runs, goodness, out)
+    rows = {r["da"]: r for r in load_pair(out)["rows"]}
+    for da in DAS:
+        assert rows[da]["n"] == 3
+        assert rows[da]["s_test_loss"][0] == pytest.approx(statistics.mean(LOSSES[da]))
+        assert rows[da]["s_test_loss"][1] == pytest.approx(statistics.stdev(LOSSES[da]))
+        assert rows[da]["t_stddev"] == pytest.approx(T_STDDEV[da])
+    assert rows["cutmix"]["best_acc"][0] == pytest.approx(75.2)
+
+
+def test_correlations_equal_scipy_and_are_written_everywhere(experiment, capsys):
+    runs, goodness, out = experiment
+    assert summarize.main(["--runs", runs, "--goodness", goodness, "--out", out]) == 0
+    x = [T_STDDEV[da] for da in DAS]
+    y = [statistics.mean(LOSSES[da]) for da in DAS]
+    expected = {"pearson": stats.pearsonr(x, y), "spearman": stats.spearmanr(x, y), "kendall": stats.kendalltau(x, y)}
+    result = load_pair(out)["correlation"]
+    assert result["n"] == 6
+    for name, (r, p) in expected.items():
+        assert result[name]["r"] == pytest.approx(r)
+        assert result[name]["p"] == pytest.approx(p)
+    with open(os.path.join(out, "correlations.json")) as f:
+        assert json.load(f)[0]["correlation"] == result
+    pearson = f"{expected['pearson'][0]:.3f} (p={expected['pearson'][1]:.2g})"
+    with open(os.path.join(out, "cifar100_vgg13_vgg8_kd.md")) as f:
+        markdown = f.read()
+    assert pearson in markdown and "CutMix" in markdown
+    assert f"{statistics.mean(LOSSES['mixup']):.4f} ± {statistics.stdev(LOSSES['mixup']):.4f}" in markdown
+    assert pearson in capsys.readouterr().out
+    with open(os.path.join(out, "cifar100_vgg13_vgg8_kd.csv")) as f:
+        table = {row["da"]: row for row in csv.DictReader(f)}
+    assert float(table["cutout"]["s_test_loss_mean"]) == pytest.approx(statistics.mean(LOSSES["cutout"]))
+    assert float(table["cutout"]["ci95_hi"]) == pytest.approx(T_STDDEV["cutout"] * 1.1)
+    assert table["cutout"]["n"] == "3"
+
+
+def test_plots_are_written_as_svg_and_png(experiment):
+    runs, goodness, out = experiment
+    _, written, _ = summarize.summarize(runs, goodness, out)
+    svg, png = (os.path.join(out, "cifar100_vgg13_vgg8_kd" + ext) for ext in (".svg", ".png"))
+    assert svg in written and png in written
+    with open(png, "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    with open(svg) as f:
+        assert "<svg" in f.read()
+
+
+def test_unfinished_runs_are_skipped_with_a_note(experiment, capsys):
+    runs, goodness, out = experiment
+    make_run(runs, "kd__vgg13vgg8__cifar100__cutmix", da="cutmix", trial=4, loss=9.0, acc=1, best=1, status=None)
+    make_run(runs, "kd__vgg13vgg8__cifar100__cutmix", da="cutmix", trial=5, loss=9.0, acc=1, best=1,
+             status="running")
+    _, _, notes = summarize.summarize(runs, goodness, out)
+    rows = {r["da"]: r for r in load_pair(out)["rows"]}
+    assert rows["cutmix"]["n"] == 3
+    assert rows["cutmix"]["s_test_loss"][0] == pytest.approx(statistics.mean(LOSSES["cutmix"]))
+    assert sum("unfinished" in note for note in notes) == 2
+
+
+def test_fewer_than_three_das_give_a_message_not_a_crash(tmp_path, capsys):
+    runs, goodness, out = (str(tmp_path / d) for d in ("runs", "goodness", "out"))
+    for da in ("identity", "cutmix"):
+        make_run(runs, f"kd_{da}", da=da, trial=1, loss=LOSSES[da][0], acc=70, best=71)
+    make_goodness(goodness, das=["identity", "cutmix", "mixup"])  # mixup has no student run
+    assert summarize.main(["--runs", runs, "--goodness", goodness, "--out", out]) == 0
+    result = load_pair(out)["correlation"]
+    assert result["n"] == 2 and "at least 3 DAs" in result["message"]
+    assert "at least 3 DAs" in capsys.readouterr().out
+    assert os.path.getsize(os.path.join(out, "cifar100_vgg13_vgg8_kd.png")) > 0
+
+
+def test_accuracy_table_separates_methods_and_schedules(experiment):
+    runs, goodness, out = experiment
+    for trial, acc in enumerate([71.0, 72.0, 73.5], start=1):
+        make_run(runs, "kd__vgg13vgg8__cifar100__none", da="identity", trial=trial, loss=1.4, acc=acc,
+                 best=acc, lw_mix=(1, 0, 0))
+        make_run(runs, "kd__vgg13vgg8__cifar100__cutmix_pick_T_x4", da="cutmix_pick_T", trial=trial, loss=0.9,
+                 acc=acc + 3, best=acc + 3, epoch_factor=4, epochs=960)
+        make_run(runs, "crd__vgg13vgg8__cifar100__none", da="identity", trial=trial, loss=1.3, acc=acc + 1,
+                 best=acc + 1, distill="crd", lw_mix=(1, 0, 0))
+    summarize.summarize(runs, goodness, out)
+    with open(os.path.join(out, "accuracy.csv")) as f:
+        row = next(csv.DictReader(f))
+    mean, std = statistics.mean([71.0, 72.0, 73.5]), statistics.stdev([71.0, 72.0, 73.5])
+    assert float(row["KD mean"]) == pytest.approx(mean)
+    assert float(row["KD std"]) == pytest.approx(std)
+    assert float(row["KD+CutMixPick (T. ent.), 960 epochs mean"]) == pytest.approx(mean + 3)
+    assert float(row["CRD+KD mean"]) == pytest.approx(mean + 1)
+    # plain KD (no stronger-DA view) is not mixed into the correlation's identity row
+    rows = {r["da"]: r for r in load_pair(out)["rows"]}
+    assert rows["identity"]["s_test_loss"][0] == pytest.approx(statistics.mean(LOSSES["identity"]))
+    with open(os.path.join(out, "accuracy.md")) as f:
+        header = f.readline() and f.readlines()
+    columns = [c.strip() for c in header[1].split("|")]
+    assert columns.index("KD") < columns.index("KD+Identity") < columns.index("CRD+KD")
+
+
+def test_goodness_files_merge_and_bad_files_are_noted(tmp_path):
+    goodness = str(tmp_path)
+    make_goodness(goodness, das=["identity", "flip"], name="a.json")
+    make_goodness(goodness, das=["cutmix"], name="b.json")
+    write_json(os.path.join(goodness, "broken.json"), {"hello": 1})
+    table, notes = summarize.load_goodness(goodness)
+    assert set(table[("cifar100", "vgg13")]) == {"identity", "flip", "cutmix"}
+    assert any("broken.json" in note for note in notes)
+
+
+def test_nothing_to_summarise_exits_nonzero(tmp_path, capsys):
+    assert summarize.main(["--runs", str(tmp_path / "a"), "--goodness", str(tmp_path / "b"),
+                           "--out", str(tmp_path / "c")]) == 1
+    assert "nothing to summarise" in capsys.readouterr().err
