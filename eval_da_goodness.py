@@ -19,7 +19,7 @@ from helper.distributed import init_processes
 from helper.goodness import (DA_NAMES, GROUPINGS, PICK_BY_STUDENT, GoodnessSettings, build_schemes,
                              check_da_names, measure_goodness, original_group_count, summarize)
 from helper.loops import evaluate
-from helper.options import add_data_args, add_speed_args
+from helper.options import add_data_args, add_speed_args, add_teacher_args
 from helper.performance import autocast, configure_backend, prepare_model
 from helper.pretrained import load_model
 from helper.run_log import write_json
@@ -28,10 +28,7 @@ from helper.util import seed_everything
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    group = parser.add_argument_group("models")
-    group.add_argument("--path_t", required=True, help="teacher checkpoint (ours or RepDistiller's)")
-    group.add_argument("--model_t", default=None, help="teacher architecture, if neither the checkpoint "
-                       "nor its folder name tells it")
+    group = add_teacher_args(parser)
     group.add_argument("--path_s", default=None, help="student checkpoint whose entropy cutmix_pick_S picks by")
     group.add_argument("--model_s", default=None, help="student architecture, if its checkpoint does not tell it")
     group = parser.add_argument_group("stronger data augmentation")

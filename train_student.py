@@ -17,7 +17,8 @@ from helper.cli import UsageError, run_main
 from helper.distributed import init_processes
 from helper.distill import DistillStep, Objective, distill_epoch, init_epoch
 from helper.loops import evaluate
-from helper.options import add_data_args, add_speed_args, add_training_args, finalize_training_args
+from helper.options import (add_data_args, add_speed_args, add_teacher_args, add_training_args,
+                            finalize_training_args)
 from helper.performance import configure_backend, prepare_model
 from helper.pretrained import build_model, load_model
 from helper.run_log import prepare_run_folder
@@ -34,10 +35,7 @@ def da_name(mix_mode, criterion):
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    group = parser.add_argument_group("models")
-    group.add_argument("--path_t", required=True, help="teacher checkpoint (ours or RepDistiller's)")
-    group.add_argument("--model_t", default=None, help="teacher architecture, if neither the checkpoint "
-                       "nor its folder name tells it")
+    group = add_teacher_args(parser)
     group.add_argument("--model_s", default="resnet8", help="student architecture")
     group.add_argument("--model_path", default="./save/student_model", help="where run folders are created")
     group.add_argument("--project", default=None, help="run name (default: derived from the settings)")

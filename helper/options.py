@@ -31,6 +31,14 @@ def add_data_args(parser):
     return group
 
 
+def add_teacher_args(parser):
+    group = parser.add_argument_group("models")
+    group.add_argument("--path_t", required=True, help="teacher checkpoint (ours or RepDistiller's)")
+    group.add_argument("--model_t", default=None, help="teacher architecture, if neither the checkpoint "
+                       "nor its folder name tells it")
+    return group
+
+
 def add_speed_args(parser):
     group = parser.add_argument_group("speed (results do not depend on these beyond rounding)")
     group.add_argument("--channels_last", action=argparse.BooleanOptionalAction, default=None,
