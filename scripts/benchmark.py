@@ -1,0 +1,410 @@
+"""How close a KD + DA training step and the T. stddev pass come to the bare model work they need.
+
+    python scripts/benchmark.py --out save/benchmark.json
+    python scripts/benchmark.py --pairs resnet56:resnet20 --das identity cutmix_pick_T --amp --compile
+
+On whatever device is present (--device auto), in one process, for each teacher:student pair at
+--batch_size and for each DA it measures
+
+  (a) model_ms: only the model work one KD + DA step needs, on random normalised float tensors in
+      the models' memory format: the teacher's no-grad forward on x and on x' (cutmix_pick_T: on
+      the pool of mix_n_run * B images instead, whose logits are the targets of x'), the
+      student's forwards on x and x' and one backward of a simple loss over both; cutmix_pick_S
+      adds the student's no-grad forward on the pool;
+  (b) step_ms: the real train_student.py step, gathering the batch from uint8 images resident on
+      the device and calling helper.distill.DistillStep (standard DA, normalisation, stronger DA,
+      forwards, the loss with -r 0.1 -a 0.9 -b 0 --lw_mix [1,0,1] --kd_T 4, backward and the SGD
+      step: lr 0.05, momentum 0.9, weight decay 5e-4); overhead = b / a (target <= 1.15). Each
+      DA's student starts from the same weights;
+
+and for eval_da_goodness.py's data pass (helper.goodness.measure_goodness, teacher in eval mode)
+
+  (c) the images per second it pushes through the models, counting every image the teacher (and,
+      for cutmix_pick_S, the student) forwards, once per DA alone (x and x' of every batch) and
+      once for all the DAs together, paired, as eval_da_goodness.py runs by default;
+  (d) the teacher's pure inference_mode throughput on random normalised tensors at the batch
+      size the pass forwards (its compute batch); ratio = c / d (target >= 0.9).
+
+The speed flags are train_student.py's (--channels_last: default on CUDA only, --amp: bfloat16
+autocast on CUDA, --compile), and (a), (b), (c) and (d) all run under them.
+
+Timings are medians of --repeats runs (--goodness_repeats passes for c and d) after --warmup runs,
+with torch.cuda.synchronize around each run on CUDA and time.perf_counter on the CPU. What is
+compared is timed in turn within every repeat (a then b; d then every pass of c), so that on a
+machine shared with other work both sides of a ratio see the same load. Peak memory is torch.cuda.max_memory_allocated
+(reset per measurement) on CUDA, else the process's peak RSS so far (getrusage; it never goes
+down). The models are randomly initialised (timing does not depend on the weights); the images
+are random uint8 tensors of CIFAR-100's shape, 100 classes. Prints a table per pair and writes
+everything as JSON with --out.
+"""
+import argparse
+import copy
+import os
+import platform
+import resource
+import statistics
+import sys
+import time
+from types import SimpleNamespace
+
+import torch
+from torch import nn
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+from dataset.cifar import CIFAR100_MEAN, CIFAR100_STD  # noqa: E402
+from distiller_zoo import build_distiller  # noqa: E402
+from helper.augment import DAConfig  # noqa: E402
+from helper.batches import DeviceSplit, Normalize  # noqa: E402
+from helper.cli import UsageError, run_main  # noqa: E402
+from helper.distill import DistillStep, Objective  # noqa: E402
+from helper.goodness import DA_NAMES, GoodnessSettings, build_schemes, measure_goodness  # noqa: E402
+from helper.options import add_speed_args  # noqa: E402
+from helper.performance import autocast, configure_backend, memory_format, prepare_model  # noqa: E402
+from helper.pretrained import build_model  # noqa: E402
+from helper.run_log import write_json  # noqa: E402
+from helper.training import make_generators  # noqa: E402
+from helper.util import select_device  # noqa: E402
+
+DEFAULT_PAIRS = ("wrn_40_2:wrn_16_2", "resnet56:resnet20")
+NUM_CLASSES, IMAGE_SIZE, CHANNELS = 100, 32, 3  # CIFAR-100
+GROUP_BATCHES = 5  # batches per T. stddev group, as the paper
+# The paper's KD objective and CRD's optimiser (train_student.py's defaults).
+KD = {"gamma": 0.1, "alpha": 0.9, "beta": 0.0, "lw_mix": (1.0, 0.0, 1.0), "kd_T": 4.0}
+SGD = {"lr": 0.05, "momentum": 0.9, "weight_decay": 5e-4}
+
+
+def parse_pair(text):
+    teacher, sep, student = text.partition(":")
+    if not sep or not teacher or not student:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a pair like wrn_40_2:wrn_16_2 (teacher:student)")
+    return teacher, student
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--pairs", nargs="+", type=parse_pair, default=[parse_pair(p) for p in DEFAULT_PAIRS],
+                        metavar="TEACHER:STUDENT", help=f"default: {' '.join(DEFAULT_PAIRS)}")
+    parser.add_argument("--das", nargs="+", default=list(DA_NAMES), metavar="DA",
+                        help=f"of: {', '.join(DA_NAMES)} (default: all)")
+    parser.add_argument("--batch_size", type=int, default=64)
+    parser.add_argument("--warmup", type=int, default=3, help="untimed runs before each measurement")
+    parser.add_argument("--repeats", type=int, default=10, help="timed runs per measurement (the median is kept)")
+    parser.add_argument("--device", default="auto", help="auto (CUDA if present, else CPU), cpu, cuda, cuda:1, ...")
+    parser.add_argument("--train_size", type=int, default=50000,
+                        help="random uint8 training images resident on the device (CIFAR-100: 50000)")
+    parser.add_argument("--goodness_batches", type=int, default=80,
+                        help=f"batches of --batch_size per T. stddev pass, whole groups of {GROUP_BATCHES}")
+    parser.add_argument("--goodness_compute_batch", type=int, default=1024,
+                        help="at most this many images per teacher forward (eval_da_goodness.py --compute_batch)")
+    parser.add_argument("--goodness_repeats", type=int, default=3, help="timed T. stddev passes per measurement")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default=None, metavar="FILE.json", help="write the results here")
+    add_speed_args(parser)  # --channels_last/--no_channels_last, --amp, --compile, as train_student.py
+    opt = parser.parse_args(argv)
+    for name in ("batch_size", "repeats", "train_size", "goodness_compute_batch", "goodness_repeats"):
+        if getattr(opt, name) < 1:
+            raise UsageError(f"--{name} must be positive, got {getattr(opt, name)}")
+    if opt.warmup < 0:
+        raise UsageError(f"--warmup must be >= 0, got {opt.warmup}")
+    if opt.batch_size < 2 or opt.train_size < opt.batch_size:
+        raise UsageError("--batch_size must be at least 2 and at most --train_size")
+    if opt.goodness_batches % GROUP_BATCHES or opt.goodness_batches < 2 * GROUP_BATCHES:
+        raise UsageError(f"--goodness_batches must be a multiple of {GROUP_BATCHES}, at least "
+                         f"{2 * GROUP_BATCHES} (two groups), got {opt.goodness_batches}")
+    build_schemes(opt.das, DAConfig(IMAGE_SIZE), have_student=True)  # refuses unknown DA names
+    opt.das = list(dict.fromkeys(opt.das))
+    return opt
+
+
+# ----------------------------------------------------------------------------- measuring
+
+def synchronize(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def peak_memory_kind(device):
+    if device.type == "cuda":
+        return "torch.cuda.max_memory_allocated, reset per measurement"
+    return "process peak RSS (resource.getrusage ru_maxrss), cumulative: never reset"
+
+
+def reset_peak_memory(device):
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def peak_memory_mb(device):
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2 ** 20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def timed_run(fn, device):
+    """Wall seconds and peak memory (MiB) of one call of ``fn``."""
+    reset_peak_memory(device)
+    synchronize(device)
+    start = time.perf_counter()
+    fn()
+    synchronize(device)
+    return time.perf_counter() - start, peak_memory_mb(device)
+
+
+def interleaved(fns, warmup, repeats, device):
+    """(median seconds, largest peak memory in MiB) of each function over ``repeats`` runs after
+    ``warmup`` untimed ones. Every repeat runs all of them in turn, so that on a shared machine
+    the quantities compared with each other see the same load."""
+    for _ in range(warmup):
+        for fn in fns:
+            fn()
+    runs = [[timed_run(fn, device) for fn in fns] for _ in range(repeats)]
+    return [(statistics.median(r[i][0] for r in runs), max(r[i][1] for r in runs)) for i in range(len(fns))]
+
+
+def device_name(device):
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+# ----------------------------------------------------------------------------- the models
+
+class ImageCounter(nn.Module):
+    """A model that counts the images of every forward it makes (outside any compiled graph)."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+        self.images = 0
+        self.train(model.training)  # so that restoring this wrapper's mode restores the model's
+
+    def forward(self, x, *args, **kwargs):
+        self.images += x.shape[0]
+        return self.model(x, *args, **kwargs)
+
+
+def build_pair(teacher_name, student_name, opt, device):
+    """Randomly initialised teacher (eval mode, frozen) and student (train mode), prepared for speed."""
+    models = []
+    for name in (teacher_name, student_name):
+        model = build_model(name, NUM_CLASSES).to(device)
+        models.append(prepare_model(model, opt.channels_last, opt.compile))
+    teacher, student = models
+    teacher.eval()
+    for p in teacher.parameters():
+        p.requires_grad_(False)
+    student.train()
+    return teacher, student
+
+
+def random_inputs(n, opt, device):
+    """n random images as the models receive them: normalised floats in the run's memory format."""
+    return torch.randn(n, CHANNELS, IMAGE_SIZE, IMAGE_SIZE, device=device).contiguous(
+        memory_format=memory_format(opt.channels_last))
+
+
+# ----------------------------------------------------------------------------- (a) and (b)
+
+def model_work(teacher, student, scorer, pool_size, opt, device):
+    """The forwards and the backward one step needs (a), for a DA whose pool is scored by
+    ``scorer`` (None, "teacher" or "student"), as a function of no arguments."""
+    b = opt.batch_size
+    x, view = random_inputs(b, opt, device), random_inputs(b, opt, device)
+    pool = random_inputs(pool_size, opt, device)
+
+    def work():
+        with autocast(device, opt.amp):  # as DistillStep: the forwards and the loss, not the backward
+            if scorer is not None:
+                with torch.no_grad():  # scoring the pool; the teacher's logits serve as x' targets
+                    (teacher if scorer == "teacher" else student)(pool)
+            with torch.no_grad():
+                teacher(x, is_feat=True)
+            _, logit_s = student(x, is_feat=True)
+            logit_view = student(view)
+            if scorer != "teacher":
+                with torch.no_grad():
+                    teacher(view)
+            loss = logit_s.float().mean() + logit_view.float().mean()
+        student.zero_grad(set_to_none=True)
+        loss.backward()
+    return work
+
+
+def distill_step(teacher, student, scheme, config, normalize, opt, device):
+    """train_student.py's DistillStep for ``scheme`` with the paper's KD settings."""
+    with torch.no_grad():  # a sample batch tells the distiller its feature shapes, as train_student.py
+        probe = random_inputs(2, opt, device)
+        feat_t, _ = teacher(probe, is_feat=True)
+        student.eval()
+        feat_s, _ = student(probe, is_feat=True)
+        student.train()
+    distiller = build_distiller("kd", student, teacher, feat_s, feat_t, SimpleNamespace(**KD)).to(device)
+    objective = Objective(KD["gamma"], KD["alpha"], KD["beta"], KD["lw_mix"], KD["kd_T"])
+    optimizer = torch.optim.SGD(list(student.parameters()) + list(distiller.parameters()), **SGD)
+    generator = make_generators(opt.seed)["augment"]
+    return DistillStep(student, teacher, distiller, scheme.augmentation, objective, optimizer, normalize,
+                       generator, config.pad, pick_by_student=scheme.scorer == "student", amp=opt.amp)
+
+
+def real_step(step, split, opt):
+    """One train_student.py step (b): gather a batch on the device, then DistillStep, as a
+    function of no arguments. The index batches are drawn beforehand, as epoch_batches does."""
+    generator = torch.Generator().manual_seed(opt.seed)
+    n_steps = opt.warmup + opt.repeats
+    order = torch.cat([torch.randperm(len(split), generator=generator)
+                       for _ in range(-(-n_steps * opt.batch_size // len(split)))])
+    batches = iter(order[:n_steps * opt.batch_size].view(n_steps, opt.batch_size))
+
+    def run():
+        step(*split.batch(next(batches)))
+    return run
+
+
+def benchmark_steps(teacher, student, schemes, config, split, normalize, opt, device):
+    """(a) and (b) for every DA, interleaved run by run; each DA's student starts from the same weights."""
+    initial = copy.deepcopy(student.state_dict())
+    results = {}
+    for scheme in schemes:
+        student.load_state_dict(initial)
+        work = model_work(teacher, student, scheme.scorer, config.mix_n_run * opt.batch_size, opt, device)
+        step = real_step(distill_step(teacher, student, scheme, config, normalize, opt, device), split, opt)
+        (model_s, _), (step_s, peak) = interleaved([work, step], opt.warmup, opt.repeats, device)
+        results[scheme.name] = {"model_ms": 1000 * model_s, "step_ms": 1000 * step_s, "overhead": step_s / model_s,
+                                "images_per_s": opt.batch_size / step_s, "peak_memory_mb": peak}
+    student.load_state_dict(initial)
+    return results
+
+
+# ----------------------------------------------------------------------------- (c) and (d)
+
+def goodness_settings(opt, n_batches):
+    return GoodnessSettings(n_groups=n_batches // GROUP_BATCHES, group_batches=GROUP_BATCHES,
+                            batch_size=opt.batch_size, compute_batch=opt.goodness_compute_batch, seed=opt.seed)
+
+
+def goodness_pass(teacher, student, split, normalize, schemes, settings, config, opt, device):
+    """One measure_goodness pass; returns the images the teacher and the student forwarded."""
+    counted_t = ImageCounter(teacher)
+    counted_s = ImageCounter(student) if any(s.scorer == "student" for s in schemes) else None
+    with autocast(device, opt.amp):
+        measure_goodness(counted_t, split, normalize, schemes, settings, config.pad, counted_s)
+    return counted_t.images, counted_s.images if counted_s is not None else 0
+
+
+def inference_batch(opt):
+    """The images per teacher forward of the pass: whole batches up to the compute batch."""
+    settings = goodness_settings(opt, opt.goodness_batches)
+    return min(settings.batches_per_forward, settings.n_batches) * opt.batch_size
+
+
+def benchmark_goodness(teacher, student, schemes, config, split, normalize, opt, device):
+    """(c) for each DA alone and for all of them paired, and (d), interleaved pass by pass, after
+    a warm-up: --warmup bare forwards and a pass of two batches over all the DAs."""
+    x = random_inputs(inference_batch(opt), opt, device)
+
+    def inference():  # (d): the teacher's bare forward at the pass's batch size
+        with torch.inference_mode(), autocast(device, opt.amp):
+            teacher(x)
+
+    def pass_of(members, settings, counts):
+        def run():
+            counts.append(goodness_pass(teacher, student, split, normalize, members, settings, config, opt, device))
+        return run
+
+    for _ in range(opt.warmup):
+        inference()
+    two_batches = GoodnessSettings(n_groups=2, group_batches=1, batch_size=opt.batch_size,
+                                   compute_batch=opt.goodness_compute_batch, seed=opt.seed)
+    pass_of(schemes, two_batches, [])()
+    settings = goodness_settings(opt, opt.goodness_batches)
+    passes = {s.name: [s] for s in schemes}
+    passes["paired"] = list(schemes)
+    counts = {name: [] for name in passes}
+    timings = interleaved([inference] + [pass_of(members, settings, counts[name]) for name, members in passes.items()],
+                          0, opt.goodness_repeats, device)
+    inference_per_s = len(x) / timings[0][0]
+    results = {}
+    for (name, counted), (seconds, peak) in zip(counts.items(), timings[1:]):
+        teacher_images, student_images = counted[-1]  # the same in every pass
+        images_per_s = (teacher_images + student_images) / seconds
+        results[name] = {"teacher_images": teacher_images, "student_images": student_images, "seconds": seconds,
+                         "images_per_s": images_per_s, "teacher_inference_images_per_s": inference_per_s,
+                         "ratio": images_per_s / inference_per_s, "peak_memory_mb": peak}
+    paired = results.pop("paired")
+    return {"inference_batch": len(x), "teacher_inference_images_per_s": inference_per_s,
+            "per_da": results, "paired": paired}
+
+
+# ----------------------------------------------------------------------------- the run
+
+def benchmark_pair(teacher_name, student_name, opt, device):
+    torch.manual_seed(opt.seed)
+    teacher, student = build_pair(teacher_name, student_name, opt, device)
+    config = DAConfig(IMAGE_SIZE, mean=CIFAR100_MEAN)
+    schemes = build_schemes(opt.das, config, have_student=True)
+    images = torch.randint(0, 256, (opt.train_size, CHANNELS, IMAGE_SIZE, IMAGE_SIZE), dtype=torch.uint8)
+    split = DeviceSplit(images, torch.randint(0, NUM_CLASSES, (opt.train_size,)), device)
+    normalize = Normalize(CIFAR100_MEAN, CIFAR100_STD, device, memory_format(opt.channels_last))
+    das = benchmark_steps(teacher, student, schemes, config, split, normalize, opt, device)
+    goodness = benchmark_goodness(teacher, student, schemes, config, split, normalize, opt, device)
+    return {"teacher": teacher_name, "student": student_name, "das": das, "goodness": goodness}
+
+
+def format_table(key, pair, opt):
+    goodness = pair["goodness"]
+    lines = [f"{key}  (batch {opt.batch_size}; teacher inference {goodness['teacher_inference_images_per_s']:.0f} "
+             f"images/s at batch {goodness['inference_batch']})",
+             f"{'DA':<15} {'model ms':>9} {'step ms':>9} {'b/a':>6} {'step img/s':>10} {'peak MB':>8}   "
+             f"{'T.std img/s':>11} {'c/d':>6}"]
+    for name, r in pair["das"].items():
+        g = goodness["per_da"][name]
+        lines.append(f"{name:<15} {r['model_ms']:>9.1f} {r['step_ms']:>9.1f} {r['overhead']:>6.3f} "
+                     f"{r['images_per_s']:>10.0f} {r['peak_memory_mb']:>8.0f}   {g['images_per_s']:>11.0f} "
+                     f"{g['ratio']:>6.3f}")
+    paired = goodness["paired"]
+    lines.append(f"{'paired (all)':<15} {'':>9} {'':>9} {'':>6} {'':>10} {paired['peak_memory_mb']:>8.0f}   "
+                 f"{paired['images_per_s']:>11.0f} {paired['ratio']:>6.3f}")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    opt = parse_args(argv)
+    device = select_device(opt.device)
+    configure_backend(device, opt)  # resolves --channels_last: on CUDA only unless given
+    record = {"device": {"type": device.type, "name": device_name(device)},
+              "threads": torch.get_num_threads(), "torch": torch.__version__,
+              "load_average_start": list(os.getloadavg()), "peak_memory": peak_memory_kind(device),
+              "settings": {**{k: v for k, v in vars(opt).items() if k not in ("pairs", "out")},
+                           "pairs": [f"{t}:{s}" for t, s in opt.pairs],
+                           "amp_active": opt.amp and device.type == "cuda", "kd": KD, "sgd": SGD,
+                           "goodness_group_batches": GROUP_BATCHES},
+              "pairs": {}}
+    for teacher_name, student_name in opt.pairs:
+        key = f"{teacher_name}->{student_name}"
+        print(f"benchmarking {key} on {record['device']['name']} ...", flush=True)
+        record["pairs"][key] = benchmark_pair(teacher_name, student_name, opt, device)
+    record["load_average_end"] = list(os.getloadavg())
+    if opt.out:
+        os.makedirs(os.path.dirname(os.path.abspath(opt.out)), exist_ok=True)
+        write_json(opt.out, record)
+    print(f"\n{record['device']['name']} ({device.type}, {record['threads']} threads, torch {record['torch']}); "
+          f"load average {record['load_average_start'][0]:.2f} at start, {record['load_average_end'][0]:.2f} "
+          f"at end; peak memory: {record['peak_memory']}")
+    for key, pair in record["pairs"].items():
+        print()
+        print(format_table(key, pair, opt))
+    return record
+
+
+if __name__ == "__main__":
+    run_main(main)

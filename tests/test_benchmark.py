@@ -1,0 +1,107 @@
+"""scripts/benchmark.py on tiny settings: the JSON's structure and the images the T. stddev pass
+counts (no timing assertions)."""
+import importlib.util
+import json
+import math
+import os
+
+import pytest
+import torch
+
+from helper.augment import DAConfig
+from helper.batches import DeviceSplit, Normalize
+from helper.cli import UsageError
+from helper.goodness import build_schemes
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+spec = importlib.util.spec_from_file_location("benchmark", os.path.join(ROOT, "scripts", "benchmark.py"))
+benchmark = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(benchmark)
+
+DAS = ["identity", "cutmix", "cutmix_pick_T", "cutmix_pick_S"]
+B, GOODNESS_BATCHES, COMPUTE_BATCH = 8, 10, 32
+TINY = ["--pairs", "resnet8:resnet8", "--das", *DAS, "--batch_size", str(B), "--warmup", "1", "--repeats", "2",
+        "--train_size", "64", "--goodness_batches", str(GOODNESS_BATCHES), "--goodness_compute_batch",
+        str(COMPUTE_BATCH), "--goodness_repeats", "2", "--device", "cpu"]
+
+
+def positive_finite(value):
+    return isinstance(value, float) and math.isfinite(value) and value > 0
+
+
+@pytest.fixture(scope="module")
+def record(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench") / "bench.json"
+    returned = benchmark.main(TINY + ["--out", str(out)])
+    with open(out) as f:
+        written = json.load(f)
+    assert written == json.loads(json.dumps(returned))
+    return written
+
+
+def test_record_describes_the_run(record):
+    assert record["device"] == {"type": "cpu", "name": benchmark.device_name(torch.device("cpu"))}
+    assert record["threads"] >= 1 and record["torch"] == torch.__version__
+    assert "RSS" in record["peak_memory"]
+    assert len(record["load_average_start"]) == 3 and len(record["load_average_end"]) == 3
+    settings = record["settings"]
+    assert settings["das"] == DAS and settings["pairs"] == ["resnet8:resnet8"]
+    # As train_student.py: channels-last by default on CUDA only; no autocast on the CPU.
+    assert settings["batch_size"] == B and settings["channels_last"] is False and not settings["amp_active"]
+    assert settings["kd"] == {"gamma": 0.1, "alpha": 0.9, "beta": 0.0, "lw_mix": [1.0, 0.0, 1.0], "kd_T": 4.0}
+    assert settings["sgd"] == {"lr": 0.05, "momentum": 0.9, "weight_decay": 5e-4}
+    assert list(record["pairs"]) == ["resnet8->resnet8"]
+
+
+def test_every_da_has_step_figures(record):
+    das = record["pairs"]["resnet8->resnet8"]["das"]
+    assert sorted(das) == sorted(DAS)  # write_json sorts the keys
+    for r in das.values():
+        assert set(r) == {"model_ms", "step_ms", "overhead", "images_per_s", "peak_memory_mb"}
+        assert all(positive_finite(r[k]) for k in r)
+        assert r["overhead"] == pytest.approx(r["step_ms"] / r["model_ms"])
+        assert r["images_per_s"] == pytest.approx(1000 * B / r["step_ms"])
+
+
+def test_goodness_counts_every_forward(record):
+    goodness = record["pairs"]["resnet8->resnet8"]["goodness"]
+    originals = GOODNESS_BATCHES * B
+    # (teacher, student) images: x and x' per batch; cutmix_pick_T's teacher scores a pool of 2B
+    # images and reuses the picked logits; cutmix_pick_S's student scores the pool, the teacher x'.
+    views = {"identity": (originals, 0), "cutmix": (originals, 0), "cutmix_pick_T": (2 * originals, 0),
+             "cutmix_pick_S": (originals, 2 * originals)}
+    assert goodness["inference_batch"] == COMPUTE_BATCH
+    assert positive_finite(goodness["teacher_inference_images_per_s"])
+    assert sorted(goodness["per_da"]) == sorted(DAS)
+    for name, (teacher_views, student_images) in views.items():
+        r = goodness["per_da"][name]
+        assert (r["teacher_images"], r["student_images"]) == (originals + teacher_views, student_images)
+    paired = goodness["paired"]
+    assert paired["teacher_images"] == originals + sum(t for t, _ in views.values())
+    assert paired["student_images"] == sum(s for _, s in views.values())
+    for r in [*goodness["per_da"].values(), paired]:
+        assert all(positive_finite(r[k]) for k in ("seconds", "images_per_s", "ratio", "peak_memory_mb"))
+        assert r["images_per_s"] == pytest.approx((r["teacher_images"] + r["student_images"]) / r["seconds"])
+        assert r["ratio"] == pytest.approx(r["images_per_s"] / goodness["teacher_inference_images_per_s"])
+
+
+def test_goodness_pass_leaves_the_models_in_their_modes():
+    opt = benchmark.parse_args(TINY + ["--channels_last"])
+    device = torch.device("cpu")
+    teacher, student = benchmark.build_pair("resnet8", "resnet8", opt, device)
+    config = DAConfig(32)
+    schemes = build_schemes(["cutmix_pick_S"], config, have_student=True)
+    split = DeviceSplit(torch.randint(0, 256, (32, 3, 32, 32), dtype=torch.uint8), torch.randint(0, 100, (32,)),
+                        device)
+    normalize = Normalize((0.5,) * 3, (0.25,) * 3, device, torch.channels_last)
+    settings = benchmark.goodness_settings(opt, GOODNESS_BATCHES)
+    counts = benchmark.goodness_pass(teacher, student, split, normalize, schemes, settings, config, opt, device)
+    assert counts == (2 * GOODNESS_BATCHES * B, 2 * GOODNESS_BATCHES * B)
+    assert not teacher.training and student.training
+
+
+@pytest.mark.parametrize("flags", [["--goodness_batches", "12"], ["--goodness_batches", "5"], ["--das", "nope"],
+                                   ["--repeats", "0"], ["--pairs", "resnet8"], ["--batch_size", "1"]])
+def test_bad_flags_are_refused(flags):
+    with pytest.raises((UsageError, SystemExit)):
+        benchmark.parse_args(TINY + flags)
