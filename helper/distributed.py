@@ -5,6 +5,7 @@ runs the standard and the stronger DA on all of it (cheap next to the models, an
 partners and picks exactly as in one process), then trains on its shard. Gradients are averaged
 by DistributedDataParallel and BatchNorm statistics are taken over the global batch, so N
 processes compute what one process with the same --batch_size computes, up to rounding."""
+import atexit
 import os
 import warnings
 
@@ -91,6 +92,9 @@ def init_processes(device_flag):
         torch.cuda.set_device(device)
     if not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        # Leave the group before the interpreter exits: a gloo group torn down by interpreter
+        # shutdown aborts the process ("terminate called without an active exception").
+        atexit.register(dist.destroy_process_group)
     return Processes(rank, world_size, local_rank), device
 
 

@@ -22,7 +22,7 @@ def run(args, processes=1):
     launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}"]
     command = (launcher if processes > 1 else [sys.executable]) + args
     done = subprocess.run(command, cwd=ROOT, env=SINGLE_THREAD_ENV, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.returncode == 0, done.stderr[-6000:]
     return done.stdout
 
 
