@@ -7,7 +7,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .util import GlobalAvgPool2d
+from .util import GlobalAvgPool2d, init_resnet_weights
 
 
 def conv3x3(in_planes, out_planes, stride=1):
@@ -63,12 +63,7 @@ class ResNet(nn.Module):
         self.avgpool = GlobalAvgPool2d()  # RepDistiller: AvgPool2d(8), which rejects 64x64 inputs
         self.fc = nn.Linear(num_filters[3], num_classes)
 
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        init_resnet_weights(self)
 
     def get_feat_modules(self):
         return nn.ModuleList([self.conv1, self.bn1, self.relu, self.layer1, self.layer2, self.layer3])

@@ -6,6 +6,17 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 
+
+def init_resnet_weights(model):
+    """He (fan-out) initialisation of convolutions and unit BatchNorm, as RepDistiller's ResNets do;
+    the module order fixes the random draws, so initial weights equal RepDistiller's for a seed."""
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+
 class GlobalAvgPool2d(nn.Module):
     """Average pooling whose kernel is the whole feature map.
 
