@@ -10,7 +10,7 @@ import os
 
 import torch
 
-from distiller_zoo import DISTILLERS, build_distiller
+from distiller_zoo import DISTILLERS, DistillContext, build_distiller, probe_features
 from helper.augment import AUGMENTATIONS, DAConfig, build_augmentation
 from helper.batches import load_device_data
 from helper.cli import UsageError, run_main
@@ -99,15 +99,9 @@ def main(argv=None):
         p.requires_grad_(False)
     teacher = prepare_model(teacher, opt.channels_last, opt.compile)
     student = prepare_model(build_model(opt.model_s, data.num_classes).to(device), opt.channels_last, opt.compile)
-    with torch.no_grad():  # a sample batch tells the distiller its feature shapes, as CRD does
-        probe = normalize(train.x[:2])
-        feat_t, _ = teacher(probe, is_feat=True)
-        student.eval()
-        feat_s, _ = student(probe, is_feat=True)
-        student.train()
-    opt.n_data, opt.train_labels = len(train), train.y.cpu()
-    distiller = build_distiller(opt.distill, student, teacher, feat_s, feat_t, opt).to(device)
-    del opt.train_labels  # a tensor: not an option to record in args.json
+    # a sample batch tells the distiller its feature shapes, as CRD does
+    feat_s, feat_t = probe_features(student, teacher, normalize(train.x[:2]))
+    distiller = build_distiller(opt.distill, DistillContext(feat_s, feat_t, train.y.cpu(), opt)).to(device)
     if opt.beta is None:
         opt.beta = distiller.default_beta
     if processes.enabled and (distiller.init_epochs or list(distiller.buffers())):

@@ -9,7 +9,7 @@ from torch import Tensor
 
 from models.util import Connector
 
-from .base import Distiller, set_trainable
+from .base import DistillContext, Distiller, set_trainable
 
 
 def alternative_l2(source: Tensor, target: Tensor, margin: float) -> Tensor:
@@ -50,5 +50,5 @@ class ABDistiller(Distiller):
                    for w, s, t in zip(self.weights, g_s, feat_t[1:-1]))
 
 
-def build(student, teacher, feat_s, feat_t, opt) -> ABDistiller:
-    return ABDistiller([f.shape for f in feat_s[1:-1]], [f.shape for f in feat_t[1:-1]], opt.init_epochs)
+def build(ctx: DistillContext) -> ABDistiller:
+    return ABDistiller([f.shape for f in ctx.feat_s[1:-1]], [f.shape for f in ctx.feat_t[1:-1]], ctx.opt.init_epochs)

@@ -3,7 +3,7 @@
 import torch.nn.functional as F
 from torch import Tensor
 
-from .base import Distiller, pool_to_common_size
+from .base import DistillContext, Distiller, pool_to_common_size
 
 
 def attention_map(f: Tensor, p: int = 2) -> Tensor:
@@ -29,5 +29,5 @@ class AttentionDistiller(Distiller):
         return sum(at_loss(s, t, self.p) for s, t in zip(feat_s[1:-1], feat_t[1:-1]))
 
 
-def build(student, teacher, feat_s, feat_t, opt) -> AttentionDistiller:
+def build(ctx: DistillContext) -> AttentionDistiller:
     return AttentionDistiller()

@@ -4,7 +4,7 @@ from torch import Tensor
 
 from models.util import LinearEmbed
 
-from .base import Distiller
+from .base import DistillContext, Distiller
 
 
 def correlation_loss(e_s: Tensor, e_t: Tensor) -> Tensor:
@@ -25,5 +25,5 @@ class CorrelationDistiller(Distiller):
         return correlation_loss(self.embed_s(feat_s[-1]), self.embed_t(feat_t[-1]))
 
 
-def build(student, teacher, feat_s, feat_t, opt) -> CorrelationDistiller:
-    return CorrelationDistiller(feat_s[-1].shape[1], feat_t[-1].shape[1], opt.feat_dim)
+def build(ctx: DistillContext) -> CorrelationDistiller:
+    return CorrelationDistiller(ctx.feat_s[-1].shape[1], ctx.feat_t[-1].shape[1], ctx.opt.feat_dim)

@@ -13,7 +13,7 @@ from torch import Tensor, nn
 
 from models.util import Embed
 
-from .base import Distiller
+from .base import DistillContext, Distiller
 
 EPS = 1e-7
 
@@ -119,9 +119,7 @@ class CRDDistiller(Distiller):
         self.generator.set_state(state["generator"])
 
 
-def build(student, teacher, feat_s, feat_t, opt) -> CRDDistiller:
-    if len(opt.train_labels) != opt.n_data:
-        raise ValueError(f"crd needs one label per training sample: {len(opt.train_labels)} labels, "
-                         f"n_data={opt.n_data}")
-    return CRDDistiller(feat_s[-1].shape[1], feat_t[-1].shape[1], opt.feat_dim, opt.nce_k, opt.nce_t,
-                        opt.nce_m, opt.train_labels, opt.seed)
+def build(ctx: DistillContext) -> CRDDistiller:
+    opt = ctx.opt
+    return CRDDistiller(ctx.feat_s[-1].shape[1], ctx.feat_t[-1].shape[1], opt.feat_dim, opt.nce_k, opt.nce_t,
+                        opt.nce_m, ctx.train_labels, opt.seed)

@@ -7,7 +7,7 @@ on the FSP loss; the main phase then adds no loss of its own.
 
 from torch import Tensor
 
-from .base import Distiller, pool_to_common_size
+from .base import DistillContext, Distiller, pool_to_common_size
 
 
 def fsp_matrices(feats: list[Tensor]) -> list[Tensor]:
@@ -39,9 +39,9 @@ class FSPDistiller(Distiller):
         return sum((s - t).pow(2).mean() for s, t in zip(fsp_matrices(feat_s[:-1]), fsp_matrices(feat_t[:-1])))
 
 
-def build(student, teacher, feat_s, feat_t, opt) -> FSPDistiller:
-    s_c = [f.shape[1] for f in feat_s[:-1]]
-    t_c = [f.shape[1] for f in feat_t[:-1]]
+def build(ctx: DistillContext) -> FSPDistiller:
+    s_c = [f.shape[1] for f in ctx.feat_s[:-1]]
+    t_c = [f.shape[1] for f in ctx.feat_t[:-1]]
     if s_c != t_c:
         raise ValueError(f"fsp needs equal channel counts in feat[:-1]: student {s_c}, teacher {t_c}")
-    return FSPDistiller(opt.init_epochs)
+    return FSPDistiller(ctx.opt.init_epochs)

@@ -7,7 +7,7 @@ from torch import Tensor
 
 from models.util import Paraphraser, Translator
 
-from .base import Distiller, pool_to_common_size, set_trainable
+from .base import DistillContext, Distiller, pool_to_common_size, set_trainable
 
 
 def factor(f: Tensor, p: int = 2) -> Tensor:
@@ -51,5 +51,5 @@ class FTDistiller(Distiller):
         return F.mse_loss(reconstruction, f_t)
 
 
-def build(student, teacher, feat_s, feat_t, opt) -> FTDistiller:
-    return FTDistiller(feat_s[-2].shape, feat_t[-2].shape, opt.init_epochs)
+def build(ctx: DistillContext) -> FTDistiller:
+    return FTDistiller(ctx.feat_s[-2].shape, ctx.feat_t[-2].shape, ctx.opt.init_epochs)

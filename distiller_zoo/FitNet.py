@@ -4,7 +4,7 @@ import torch.nn.functional as F
 
 from models.util import ConvReg
 
-from .base import Distiller
+from .base import DistillContext, Distiller
 
 
 class FitNetDistiller(Distiller):
@@ -20,6 +20,6 @@ class FitNetDistiller(Distiller):
         return F.mse_loss(self.regressor(feat_s[h]), feat_t[h])
 
 
-def build(student, teacher, feat_s, feat_t, opt) -> FitNetDistiller:
-    h = opt.hint_layer
-    return FitNetDistiller(feat_s[h].shape, feat_t[h].shape, h)
+def build(ctx: DistillContext) -> FitNetDistiller:
+    h = ctx.opt.hint_layer
+    return FitNetDistiller(ctx.feat_s[h].shape, ctx.feat_t[h].shape, h)

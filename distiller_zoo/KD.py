@@ -3,7 +3,7 @@
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .base import Distiller
+from .base import DistillContext, Distiller
 
 
 class DistillKL(nn.Module):
@@ -27,5 +27,5 @@ class KDDistiller(Distiller):
         return logit_s.new_zeros(())
 
 
-def build(student, teacher, feat_s, feat_t, opt) -> KDDistiller:
+def build(ctx: DistillContext) -> KDDistiller:
     return KDDistiller()

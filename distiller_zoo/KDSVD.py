@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .base import Distiller
+from .base import DistillContext, Distiller
 
 
 def leading_singular(feat: Tensor, n: int) -> tuple[Tensor, Tensor]:
@@ -50,9 +50,9 @@ class KDSVDDistiller(Distiller):
         return sum(losses) / feat_s[0].shape[0]
 
 
-def build(student, teacher, feat_s, feat_t, opt) -> KDSVDDistiller:
-    s_c = [f.shape[1] for f in feat_s[1:-1]]
-    t_c = [f.shape[1] for f in feat_t[1:-1]]
+def build(ctx: DistillContext) -> KDSVDDistiller:
+    s_c = [f.shape[1] for f in ctx.feat_s[1:-1]]
+    t_c = [f.shape[1] for f in ctx.feat_t[1:-1]]
     if s_c != t_c:
         raise ValueError(f"kdsvd needs equal channel counts in feat[1:-1]: student {s_c}, teacher {t_c}")
     return KDSVDDistiller()

@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .base import Distiller, pool_to_common_size
+from .base import DistillContext, Distiller, pool_to_common_size
 
 
 def poly_kernel_mean(a: Tensor, b: Tensor) -> Tensor:
@@ -29,5 +29,5 @@ class NSTDistiller(Distiller):
         return sum(nst_loss(s, t) for s, t in zip(feat_s[1:-1], feat_t[1:-1]))
 
 
-def build(student, teacher, feat_s, feat_t, opt) -> NSTDistiller:
+def build(ctx: DistillContext) -> NSTDistiller:
     return NSTDistiller()

@@ -3,7 +3,7 @@ similarities of the batch's penultimate features define, by KL divergence."""
 
 from torch import Tensor
 
-from .base import Distiller
+from .base import DistillContext, Distiller
 
 
 def cosine_probabilities(f: Tensor, eps: float) -> Tensor:
@@ -27,5 +27,5 @@ class PKTDistiller(Distiller):
         return pkt_loss(feat_s[-1], feat_t[-1])
 
 
-def build(student, teacher, feat_s, feat_t, opt) -> PKTDistiller:
+def build(ctx: DistillContext) -> PKTDistiller:
     return PKTDistiller()

@@ -4,7 +4,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .base import Distiller
+from .base import DistillContext, Distiller
 
 
 def pairwise_distance(e: Tensor, eps: float = 1e-12) -> Tensor:
@@ -42,5 +42,5 @@ class RKDDistiller(Distiller):
         return rkd_loss(feat_s[-1], feat_t[-1])
 
 
-def build(student, teacher, feat_s, feat_t, opt) -> RKDDistiller:
+def build(ctx: DistillContext) -> RKDDistiller:
     return RKDDistiller()

@@ -3,7 +3,7 @@
 import torch.nn.functional as F
 from torch import Tensor
 
-from .base import Distiller
+from .base import DistillContext, Distiller
 
 
 def similarity_loss(f_s: Tensor, f_t: Tensor) -> Tensor:
@@ -23,5 +23,5 @@ class SimilarityDistiller(Distiller):
         return similarity_loss(feat_s[-2], feat_t[-2])
 
 
-def build(student, teacher, feat_s, feat_t, opt) -> SimilarityDistiller:
+def build(ctx: DistillContext) -> SimilarityDistiller:
     return SimilarityDistiller()

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .base import Distiller, pool_to_common_size
+from .base import DistillContext, Distiller, pool_to_common_size
 
 
 class VIDLoss(nn.Module):
@@ -48,5 +48,5 @@ class VIDDistiller(Distiller):
         return sum(loss(s, t) for loss, s, t in zip(self.losses, feat_s[1:-1], feat_t[1:-1]))
 
 
-def build(student, teacher, feat_s, feat_t, opt) -> VIDDistiller:
-    return VIDDistiller([f.shape[1] for f in feat_s[1:-1]], [f.shape[1] for f in feat_t[1:-1]])
+def build(ctx: DistillContext) -> VIDDistiller:
+    return VIDDistiller([f.shape[1] for f in ctx.feat_s[1:-1]], [f.shape[1] for f in ctx.feat_t[1:-1]])

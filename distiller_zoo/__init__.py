@@ -1,13 +1,11 @@
 """Distillation methods of CRD (RepDistiller), one file each, selected by ``--distill``.
 
 Adding a method: write ``distiller_zoo/<Method>.py`` with a ``Distiller`` subclass and a
-``build(student, teacher, feat_s, feat_t, opt)`` function, and add one line to ``DISTILLERS``.
+``build(ctx: DistillContext)`` function, and add one line to ``DISTILLERS``.
 """
 
-from torch import nn
-
 from . import AB, AT, CC, CRD, FSP, FT, KD, KDSVD, NST, PKT, RKD, SP, VID, FitNet
-from .base import Distiller
+from .base import DistillContext, Distiller, probe_features
 from .KD import DistillKL
 
 DISTILLERS = {
@@ -28,12 +26,11 @@ DISTILLERS = {
 }
 
 
-def build_distiller(name: str, student: nn.Module, teacher: nn.Module, feat_s, feat_t, opt) -> Distiller:
-    """The distiller ``name`` for this teacher/student pair; ``feat_s``/``feat_t`` are the feature lists of
-    a sample batch (``model(x, is_feat=True)``), used for shapes; ``opt`` holds the CRD options."""
+def build_distiller(name: str, ctx: DistillContext) -> Distiller:
+    """The distiller ``name``, sized and initialised from ``ctx``."""
     if name not in DISTILLERS:
         raise ValueError(f"unknown distiller {name!r}; choose one of: {', '.join(DISTILLERS)}")
-    return DISTILLERS[name](student, teacher, feat_s, feat_t, opt)
+    return DISTILLERS[name](ctx)
 
 
-__all__ = ["DISTILLERS", "Distiller", "DistillKL", "build_distiller"]
+__all__ = ["DISTILLERS", "DistillContext", "Distiller", "DistillKL", "build_distiller", "probe_features"]

@@ -1,7 +1,37 @@
 """The interface every distillation method of the zoo implements, plus small shared helpers."""
+from argparse import Namespace
+from dataclasses import dataclass
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+
+@dataclass(frozen=True)
+class DistillContext:
+    """Everything a builder may use to size and initialise its method.
+
+    feat_s, feat_t: the student's and teacher's feature lists (``model(x, is_feat=True)``) on a
+        probe batch, for the shapes of connectors and embeddings.
+    train_labels: (N,) int64 labels of the training split, on the CPU (CRD's class-aware negatives).
+    opt: the options of train_student.py (feat_dim, nce_k, hint_layer, init_epochs, kd_T, seed, ...).
+    """
+    feat_s: list
+    feat_t: list
+    train_labels: Tensor
+    opt: Namespace
+
+
+@torch.no_grad()
+def probe_features(student: nn.Module, teacher: nn.Module, images: Tensor) -> tuple[list, list]:
+    """Feature lists of both models on a normalised probe batch, as CRD takes them for the shapes;
+    the student is probed in eval mode so that its BatchNorm statistics do not move."""
+    was_training = student.training
+    student.eval()
+    feat_s, _ = student(images, is_feat=True)
+    student.train(was_training)
+    feat_t, _ = teacher(images, is_feat=True)
+    return feat_s, feat_t
 
 
 class Distiller(nn.Module):

@@ -55,7 +55,7 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 from dataset.cifar import CIFAR100_MEAN, CIFAR100_STD  # noqa: E402
-from distiller_zoo import build_distiller  # noqa: E402
+from distiller_zoo import DistillContext, build_distiller, probe_features  # noqa: E402
 from helper.augment import DAConfig  # noqa: E402
 from helper.batches import DeviceSplit, Normalize  # noqa: E402
 from helper.cli import UsageError, run_main  # noqa: E402
@@ -242,13 +242,9 @@ def model_work(teacher, student, scorer, pool_size, opt, device):
 
 def distill_step(teacher, student, scheme, config, normalize, opt, device):
     """train_student.py's DistillStep for ``scheme`` with the paper's KD settings."""
-    with torch.no_grad():  # a sample batch tells the distiller its feature shapes, as train_student.py
-        probe = random_inputs(2, opt, device)
-        feat_t, _ = teacher(probe, is_feat=True)
-        student.eval()
-        feat_s, _ = student(probe, is_feat=True)
-        student.train()
-    distiller = build_distiller("kd", student, teacher, feat_s, feat_t, SimpleNamespace(**KD)).to(device)
+    feat_s, feat_t = probe_features(student, teacher, random_inputs(2, opt, device))
+    distiller = build_distiller("kd", DistillContext(feat_s, feat_t, torch.zeros(0, dtype=torch.long),
+                                                     SimpleNamespace(**KD))).to(device)
     objective = Objective(KD["gamma"], KD["alpha"], KD["beta"], KD["lw_mix"], KD["kd_T"])
     optimizer = torch.optim.SGD(list(student.parameters()) + list(distiller.parameters()), **SGD)
     generator = make_generators(opt.seed)["augment"]

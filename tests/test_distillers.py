@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from distiller_zoo import DISTILLERS, build_distiller
+from distiller_zoo import DISTILLERS, DistillContext, build_distiller, probe_features
 from distiller_zoo import FT
 from distiller_zoo.KD import DistillKL
 from models import model_dict
@@ -33,8 +33,7 @@ CRD_BETA = {"kd": 0, "hint": 100, "attention": 1000, "similarity": 3000, "correl
 
 
 def make_opt(**overrides):
-    opt = SimpleNamespace(feat_dim=16, nce_k=64, nce_t=0.07, nce_m=0.5, hint_layer=2, init_epochs=30,
-                          n_data=N_DATA, train_labels=TRAIN_LABELS, seed=0)
+    opt = SimpleNamespace(feat_dim=16, nce_k=64, nce_t=0.07, nce_m=0.5, hint_layer=2, init_epochs=30, seed=0)
     vars(opt).update(overrides)
     return opt
 
@@ -59,12 +58,9 @@ def make_case(name, teachers, **opt_overrides):
     teacher = teachers(t_arch)
     student = model_dict[s_arch](num_classes=N_CLASSES)
     x = torch.randn(BATCH, 3, 32, 32)
-    student.eval()
-    with torch.no_grad():
-        feat_s, _ = student(x[:2], is_feat=True)
-        feat_t, _ = teacher(x[:2], is_feat=True)
-    student.train()
-    distiller = build_distiller(name, student, teacher, feat_s, feat_t, make_opt(**opt_overrides))
+    feat_s, feat_t = probe_features(student, teacher, x[:2])
+    assert student.training  # the probe leaves the student's mode as it found it
+    distiller = build_distiller(name, DistillContext(feat_s, feat_t, TRAIN_LABELS, make_opt(**opt_overrides)))
     index = torch.randperm(N_DATA)[:BATCH]
     return teacher, student, distiller, x, TRAIN_LABELS[index], index
 
@@ -100,7 +96,7 @@ def test_registry_names_and_unknown_name():
     assert set(DISTILLERS) == {"kd", "hint", "attention", "similarity", "correlation", "vid", "rkd", "pkt",
                                "abound", "factor", "fsp", "nst", "crd", "kdsvd"}
     with pytest.raises(ValueError, match="unknown distiller 'nope'") as err:
-        build_distiller("nope", None, None, [], [], make_opt())
+        build_distiller("nope", DistillContext([], [], TRAIN_LABELS, make_opt()))
     for name in DISTILLERS:
         assert name in str(err.value)
 
@@ -113,7 +109,7 @@ def test_channel_mismatch_is_refused(name, teachers):
         feat_s, _ = student(x, is_feat=True)
         feat_t, _ = teacher(x, is_feat=True)
     with pytest.raises(ValueError, match="equal channel counts"):
-        build_distiller(name, student, teacher, feat_s, feat_t, make_opt())
+        build_distiller(name, DistillContext(feat_s, feat_t, TRAIN_LABELS, make_opt()))
 
 
 @pytest.mark.parametrize("name", list(DISTILLERS))

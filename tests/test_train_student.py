@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 import train_student
+from distiller_zoo import DistillContext, build_distiller
 import train_teacher
 from conftest import ROOT
 from helper.augment import AugmentedBatch, DAConfig, build_augmentation, mixed_cross_entropy
@@ -70,7 +71,7 @@ def count_forwards(mix_mode, pick_by_student=False, lw_mix=(1, 0, 1), n=16, batc
     student, teacher = CountingModel(), CountingModel()
     split = DeviceSplit(torch.randint(0, 256, (n, 3, 8, 8), dtype=torch.uint8), torch.arange(n) % 3, "cpu")
     augmentation = build_augmentation(mix_mode, DAConfig(8))
-    distiller = train_student.build_distiller("kd", student, teacher, None, None, SimpleNamespace())
+    distiller = build_distiller("kd", DistillContext([], [], split.y.cpu(), SimpleNamespace()))
     opt = SimpleNamespace(batch_size=batch, epochs=1)
     optimizer = torch.optim.SGD(student.parameters(), lr=0.1)
     generators = make_generators(0)
