@@ -9,13 +9,13 @@ standard deviation across groups of samples of the teacher's mean probability.
 By default every DA is measured on the same batches (paired) for 1564 groups on CIFAR-100, as
 many as the original code's 10 epochs gave.
 """
-import argparse
 import os
 
 from helper.augment import DAConfig
 from helper.batches import load_device_data
-from helper.cli import UsageError, run_main
+from helper.cli import run_main, script_parser
 from helper.distributed import init_processes
+from helper.errors import UsageError
 from helper.goodness import (DA_NAMES, GROUPINGS, PICK_BY_STUDENT, GoodnessSettings, build_schemes,
                              check_da_names, measure_goodness, original_group_count, summarize)
 from helper.loops import evaluate
@@ -27,7 +27,7 @@ from helper.util import seed_everything
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = script_parser(__doc__)
     group = add_teacher_args(parser)
     group.add_argument("--path_s", default=None, help="student checkpoint whose entropy cutmix_pick_S picks by")
     group.add_argument("--model_s", default=None, help="student architecture, if its checkpoint does not tell it")

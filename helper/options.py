@@ -2,7 +2,7 @@
 import argparse
 
 from dataset import DATASETS
-from helper.cli import UsageError
+from helper.errors import UsageError
 from helper.util import parse_int_list
 
 # CRD trains these with lr 0.01 instead of 0.05.
@@ -49,7 +49,9 @@ def add_speed_args(parser):
     return group
 
 
-def add_training_args(parser):
+def add_training_args(parser, trial_flags=("--trial",), default_trial="0"):
+    """CRD's optimisation and run flags; the trial flag's spelling and default differ between
+    RepDistiller's train_teacher.py (-t/--trial, 0) and train_student.py (--trial, 1)."""
     group = parser.add_argument_group("optimisation (CRD's schedule)")
     group.add_argument("--batch_size", type=int, default=64)
     group.add_argument("--epochs", type=int, default=240)
@@ -64,7 +66,7 @@ def add_training_args(parser):
     group.add_argument("--epoch_factor", type=int, default=1,
                        help="multiply --epochs and --lr_decay_epochs (4: the paper's 960-epoch runs)")
     group = parser.add_argument_group("run")
-    group.add_argument("--trial", default="0", help="trial id, part of the run folder's name")
+    group.add_argument(*trial_flags, dest="trial", default=default_trial, help="trial id, part of the run folder's name")
     group.add_argument("--save_freq", type=int, default=40, help="keep ckpt_epoch_<E>.pth every this many epochs")
     group.add_argument("--resume", action="store_true", help="continue the run in its folder from its last epoch")
     group.add_argument("--overwrite", action="store_true", help="train again over a finished run's folder")

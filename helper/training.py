@@ -5,9 +5,9 @@ import time
 import numpy as np
 import torch
 
-from helper.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from helper.cli import UsageError
+from helper.checkpoint import load_checkpoint, save_checkpoint
 from helper.distributed import Processes
+from helper.errors import CheckpointError, UsageError
 from helper.run_log import FINISHED, RunLog, read_metrics
 from helper.util import learning_rate, set_learning_rate
 

@@ -5,7 +5,7 @@ import random
 import numpy as np
 import torch
 
-from helper.cli import UsageError
+from helper.errors import UsageError
 
 
 def select_device(name="auto"):

@@ -7,7 +7,8 @@ import torch
 import train_student
 import train_teacher
 from helper.checkpoint import load_checkpoint
-from helper.cli import EXIT_USER_ERROR, run_main
+from helper.cli import run_main
+from helper.errors import EXIT_USER_ERROR
 from helper.run_log import read_metrics
 from models import model_dict
 

@@ -16,7 +16,7 @@ from conftest import ROOT
 from helper.augment import DAConfig
 from helper.batches import DeviceSplit, Normalize
 from helper.checkpoint import save_checkpoint
-from helper.cli import UsageError
+from helper.errors import UsageError
 from helper.goodness import (DA_NAMES, GoodnessSettings, bootstrap_ci, build_schemes, epoch_stream,
                              group_means, measure_goodness, original_group_count, planned_batches,
                              sample_stream, summarize, t_stddev)
