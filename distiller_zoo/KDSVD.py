@@ -9,10 +9,18 @@ from .base import DistillContext, Distiller
 
 
 def leading_singular(feat: Tensor, n: int) -> tuple[Tensor, Tensor]:
-    """Top-n singular values (B, n) and right-singular vectors (B, C, n) of the (HW x C) map, normalised."""
+    """Top-n singular values (B, n) and right-singular vectors (B, C, n) of the (HW x C) map, normalised.
+
+    A singular vector's sign is the SVD routine's choice (LAPACK and cuSOLVER differ), and the RBF
+    between the teacher's vectors of consecutive blocks depends on it; CRD leaves it to the routine.
+    Here each vector's largest-magnitude component is made positive, so the loss is one function of
+    the features on every device."""
     x = feat.flatten(2).transpose(1, 2)  # (B, HW, C)
     _, s, vh = torch.linalg.svd(x, full_matrices=False)
-    return F.normalize(s[:, :n], dim=1), F.normalize(vh.transpose(1, 2)[:, :, :n], dim=1)
+    v = vh.transpose(1, 2)[:, :, :n]
+    peak = v.gather(1, v.abs().argmax(1, keepdim=True))
+    v = v * torch.where(peak < 0, -1.0, 1.0).to(v.dtype)
+    return F.normalize(s[:, :n], dim=1), F.normalize(v, dim=1)
 
 
 def align_to_teacher(v_s: Tensor, v_t: Tensor) -> Tensor:
