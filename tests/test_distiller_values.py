@@ -443,3 +443,10 @@ def test_crd_two_steps():
         np.testing.assert_allclose(np_(mem.memory_t), mem_t, rtol=1e-12)
         np.testing.assert_allclose(np_(mem.z), z, rtol=1e-12)
 
+
+
+@pytest.mark.parametrize("model_s, lr", [("resnet8x4", 0.01), ("wrn_40_1", 0.01), ("resnet110", 0.01),
+                                         ("ResNet50", 0.05), ("resnet18", 0.05), ("vgg8", 0.05)])
+def test_factor_init_learning_rate_only_for_crds_cifar_resnets(model_s, lr):
+    distiller, *_ = case("factor")
+    assert distiller.init_learning_rate(make_opt(model_s=model_s, learning_rate=0.05)) == lr
