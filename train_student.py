@@ -101,7 +101,10 @@ def main(argv=None):
     student = prepare_model(build_model(opt.model_s, data.num_classes).to(device), opt.channels_last, opt.compile)
     # a sample batch tells the distiller its feature shapes, as CRD does
     feat_s, feat_t = probe_features(student, teacher, normalize(train.x[:2]))
-    distiller = build_distiller(opt.distill, DistillContext(feat_s, feat_t, train.y.cpu(), opt)).to(device)
+    try:
+        distiller = build_distiller(opt.distill, DistillContext(feat_s, feat_t, train.y.cpu(), opt)).to(device)
+    except ValueError as err:  # the pair's feature shapes do not suit the method (fsp, kdsvd, hint)
+        raise UsageError(str(err)) from None
     if opt.beta is None:
         opt.beta = distiller.default_beta
     if processes.enabled and (distiller.init_epochs or list(distiller.buffers())):

@@ -62,5 +62,7 @@ def build(ctx: DistillContext) -> KDSVDDistiller:
     s_c = [f.shape[1] for f in ctx.feat_s[1:-1]]
     t_c = [f.shape[1] for f in ctx.feat_t[1:-1]]
     if s_c != t_c:
-        raise ValueError(f"kdsvd needs equal channel counts in feat[1:-1]: student {s_c}, teacher {t_c}")
+        raise ValueError(f"--distill kdsvd needs equal channel counts in feat[1:-1]: student {s_c}, teacher {t_c}; "
+                         "choose a pair of equal widths (resnet32x4 -> resnet8x4, resnet56 -> resnet20) "
+                         "or another method")
     return KDSVDDistiller()
