@@ -100,9 +100,10 @@ def main(argv=None):
     seed_everything(opt.seed)
     processes, device = init_processes(opt.device)
     configure_backend(device, opt)
-    data, train, test, normalize = load_device_data(opt, device)
+    data = load_device_data(opt, device)
+    train = data.train
     teacher, arch, student = load_models(opt, data.num_classes, device)
-    _, teacher_acc = evaluate(teacher, test, normalize, opt.amp, processes)
+    _, teacher_acc = evaluate(teacher, data.test, data.normalize, opt.amp, processes)
     say = print if processes.is_main else (lambda *args: None)
     say(f"teacher {arch} ({opt.path_t}): test accuracy {teacher_acc:.2f}%")
 
@@ -112,7 +113,7 @@ def main(argv=None):
                       n_pick=opt.n_pick, mean=data.mean)
     schemes = build_schemes(opt.mix_mode, config, have_student=student is not None)
     with autocast(device, opt.amp):
-        measured = measure_goodness(teacher, train, normalize, schemes, settings, config.pad, student, processes)
+        measured = measure_goodness(teacher, train, data.normalize, schemes, settings, student, processes)
     results = summarize(measured, settings, opt.n_bootstrap)
     say(f"T. stddev over {settings.n_groups} groups of {settings.group_batches} x {settings.batch_size} "
           f"images ({settings.grouping} grouping, {'paired' if settings.paired else 'unpaired'}; "

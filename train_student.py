@@ -15,8 +15,8 @@ from helper.augment import AUGMENTATIONS, DAConfig, build_augmentation
 from helper.batches import load_device_data
 from helper.cli import UsageError, run_main
 from helper.distributed import init_processes
-from helper.distill import DistillStep, Objective, distill_epoch, init_epoch
-from helper.loops import evaluate
+from helper.distill import DistillStep, InitStep, Objective
+from helper.loops import evaluate, run_epoch
 from helper.options import (add_data_args, add_speed_args, add_teacher_args, add_training_args,
                             finalize_training_args)
 from helper.performance import configure_backend, prepare_model
@@ -93,7 +93,8 @@ def main(argv=None):
     seed_everything(opt.seed)
     processes, device = init_processes(opt.device)
     configure_backend(device, opt)
-    data, train, test, normalize = load_device_data(opt, device)
+    data = load_device_data(opt, device)
+    train, test, normalize = data.train, data.test, data.normalize
     teacher, teacher_arch, _ = load_model(opt.path_t, data.num_classes, device, fallback_arch=opt.model_t)
     for p in teacher.parameters():
         p.requires_grad_(False)
@@ -132,13 +133,12 @@ def main(argv=None):
         if processes.is_main:
             print(f"resuming {folder} at epoch {training.start_epoch}")
     elif distiller.init_epochs:
-        run_init_phase(student, teacher, distiller, train, normalize, opt, generators, da_config.pad)
+        run_init_phase(student, teacher, distiller, train, normalize, opt, generators)
 
     step = DistillStep(trained, teacher, distiller, augmentation, objective, optimizer, normalize,
-                       generators["augment"], da_config.pad, opt.cutmix_pick_criterion == "student_entropy",
-                       opt.amp, processes)
+                       generators["augment"], opt.cutmix_pick_criterion == "student_entropy", opt.amp, processes)
     summary = training.fit(
-        lambda epoch: distill_epoch(step, train, opt, generators, epoch),
+        lambda epoch: run_epoch(step, train, opt.batch_size, generators, epoch, opt.epochs, processes),
         lambda: evaluate(student, test, normalize, opt.amp, processes), best_name=f"{opt.model_s}_best.pth")
     if processes.is_main:
         print(f"done: last test loss {summary['last_test_loss']:.4f} (S. test loss), last accuracy "
@@ -146,15 +146,15 @@ def main(argv=None):
     return summary
 
 
-def run_init_phase(student, teacher, distiller, train, normalize, opt, generators, pad):
+def run_init_phase(student, teacher, distiller, train, normalize, opt, generators):
     """CRD's initialisation for abound, factor and fsp, with its own SGD on the init parameters."""
     modules = distiller.init_modules(student)
     optimizer = torch.optim.SGD([p for m in modules for p in m.parameters()], lr=distiller.init_learning_rate(opt),
                                 momentum=opt.momentum, weight_decay=opt.weight_decay)
+    step = InitStep(student, teacher, distiller, modules, optimizer, normalize)
     for epoch in range(1, distiller.init_epochs + 1):
-        loss = init_epoch(student, teacher, distiller, modules, train, optimizer, normalize, opt, generators,
-                          epoch, pad)
-        print(f"init epoch {epoch}/{distiller.init_epochs}  loss {loss:.4f}")
+        loss = run_epoch(step, train, opt.batch_size, generators, epoch, distiller.init_epochs, phase="init")
+        print(f"init epoch {epoch}/{distiller.init_epochs}  loss {loss['train_loss']:.4f}")
 
 
 if __name__ == "__main__":

@@ -249,11 +249,11 @@ def distill_step(teacher, student, scheme, config, normalize, opt, device):
     optimizer = torch.optim.SGD(list(student.parameters()) + list(distiller.parameters()), **SGD)
     generator = make_generators(opt.seed)["augment"]
     return DistillStep(student, teacher, distiller, scheme.augmentation, objective, optimizer, normalize,
-                       generator, config.pad, pick_by_student=scheme.scorer == "student", amp=opt.amp)
+                       generator, pick_by_student=scheme.scorer == "student", amp=opt.amp)
 
 
 def real_step(step, split, opt):
-    """One train_student.py step (b): gather a batch on the device, then DistillStep, as a
+    """One train_student.py step (b): gather and standard-augment a batch on the device, then DistillStep, as a
     function of no arguments. The index batches are drawn beforehand, as epoch_batches does."""
     generator = torch.Generator().manual_seed(opt.seed)
     n_steps = opt.warmup + opt.repeats
@@ -262,7 +262,7 @@ def real_step(step, split, opt):
     batches = iter(order[:n_steps * opt.batch_size].view(n_steps, opt.batch_size))
 
     def run():
-        step(*split.batch(next(batches)))
+        step(*split.batch(next(batches), step.generator))
     return run
 
 
@@ -293,7 +293,7 @@ def goodness_pass(teacher, student, split, normalize, schemes, settings, config,
     counted_t = ImageCounter(teacher)
     counted_s = ImageCounter(student) if any(s.scorer == "student" for s in schemes) else None
     with autocast(device, opt.amp):
-        measure_goodness(counted_t, split, normalize, schemes, settings, config.pad, counted_s)
+        measure_goodness(counted_t, split, normalize, schemes, settings, counted_s)
     return counted_t.images, counted_s.images if counted_s is not None else 0
 
 

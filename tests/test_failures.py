@@ -58,15 +58,15 @@ def test_missing_teacher_checkpoint(capsys, tmp_path):
 
 
 def test_nan_loss_stops_naming_epoch_and_step_and_keeps_the_last_good_checkpoint(capsys, tmp_path, monkeypatch):
-    real_train_epoch = train_teacher.train_epoch
+    real_run_epoch = train_teacher.run_epoch
 
-    def poisoned(model, split, optimizer, normalize, opt, generators, epoch, *rest):
+    def poisoned(step, split, batch_size, generators, epoch, *rest):
         if epoch == 2:  # make the weights NaN before its first step
             with torch.no_grad():
-                next(model.parameters()).fill_(float("nan"))
-        return real_train_epoch(model, split, optimizer, normalize, opt, generators, epoch, *rest)
+                next(step.model.parameters()).fill_(float("nan"))
+        return real_run_epoch(step, split, batch_size, generators, epoch, *rest)
 
-    monkeypatch.setattr(train_teacher, "train_epoch", poisoned)
+    monkeypatch.setattr(train_teacher, "run_epoch", poisoned)
     argv = ["--dataset", "digits", "--model", "resnet8", "--epochs", "3", "--train_subset", "200",
             "--model_path", str(tmp_path)]
     line = one_line_error(capsys, train_teacher.main, argv)

@@ -47,7 +47,7 @@ def softmax(z):
 
 
 def split_of(images):
-    return DeviceSplit(images, torch.zeros(len(images), dtype=torch.long), "cpu")
+    return DeviceSplit(images, torch.zeros(len(images), dtype=torch.long), "cpu", pad=0)
 
 
 IDENTITY_NORMALIZE = Normalize((0.0, 0.0, 0.0), (1.0, 1.0, 1.0), "cpu")  # m is the pixel mean in [0, 1]
@@ -68,7 +68,7 @@ def run(names, settings, images, teacher=None, student=None):
     schemes = build_schemes(names, DAConfig(images.shape[-1], mean=(0.5, 0.5, 0.5)),
                             have_student=student is not None)
     return measure_goodness(teacher or MeanTeacher(), split_of(images), IDENTITY_NORMALIZE, schemes,
-                            settings, pad=0, student=student)
+                            settings, student=student)
 
 
 # ----------------------------------------------------------------------------- the pure math

@@ -15,7 +15,8 @@ from conftest import ROOT
 from helper.augment import AugmentedBatch, DAConfig, build_augmentation, mixed_cross_entropy
 from helper.batches import DeviceSplit, Normalize
 from helper.cli import UsageError
-from helper.distill import DistillStep, Objective, distill_epoch
+from helper.distill import DistillStep, Objective
+from helper.loops import run_epoch
 from helper.training import make_generators
 
 NINE_DAS = [("identity", "teacher_entropy"), ("flip", "teacher_entropy"), ("crop+flip", "teacher_entropy"),
@@ -69,15 +70,14 @@ class CountingModel(torch.nn.Module):
 def count_forwards(mix_mode, pick_by_student=False, lw_mix=(1, 0, 1), n=16, batch=8):
     torch.manual_seed(0)
     student, teacher = CountingModel(), CountingModel()
-    split = DeviceSplit(torch.randint(0, 256, (n, 3, 8, 8), dtype=torch.uint8), torch.arange(n) % 3, "cpu")
+    split = DeviceSplit(torch.randint(0, 256, (n, 3, 8, 8), dtype=torch.uint8), torch.arange(n) % 3, "cpu", pad=1)
     augmentation = build_augmentation(mix_mode, DAConfig(8))
     distiller = build_distiller("kd", DistillContext([], [], split.y.cpu(), SimpleNamespace()))
-    opt = SimpleNamespace(batch_size=batch, epochs=1)
     optimizer = torch.optim.SGD(student.parameters(), lr=0.1)
     generators = make_generators(0)
     step = DistillStep(student, teacher, distiller, augmentation, Objective(0.1, 0.9, 0, lw_mix, 4), optimizer,
-                       Normalize((0.5,) * 3, (0.25,) * 3, "cpu"), generators["augment"], 1, pick_by_student)
-    distill_epoch(step, split, opt, generators, 1)
+                       Normalize((0.5,) * 3, (0.25,) * 3, "cpu"), generators["augment"], pick_by_student)
+    run_epoch(step, split, batch, generators, 1, 1)
     return teacher.calls, teacher.images, student.calls, student.images
 
 
