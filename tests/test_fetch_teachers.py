@@ -224,6 +224,16 @@ def test_without_test_data_it_says_how_to_skip_the_check_before_downloading(tmp_
     assert files_under(tmp_path / "t") == [f"resnet8/{CKPT}"]
 
 
+def test_an_installed_teacher_that_cannot_be_evaluated_fails_the_check(tmp_path, server, capsys):
+    # A CIFAR-100 teacher where a 10-class one is expected: its classifier does not fit.
+    path = tmp_path / "resnet8" / CKPT
+    path.parent.mkdir()
+    torch.save({"model": model_dict["resnet8"](num_classes=100).state_dict()}, path)
+    with pytest.raises(fetch_teachers.FetchError, match="resnet8 .*does not fit 10 classes"):
+        run_main(["--dataset", "digits", "--teachers", "resnet8", "--destination", str(tmp_path / "{arch}" / CKPT)])
+    assert server.requests == [] and "cannot evaluate" in capsys.readouterr().out
+
+
 def test_a_transfer_cut_short_is_an_error_and_leaves_no_file(tmp_path, server):
     with pytest.raises(DownloadError, match="broke off after 10 of 1000 bytes"):
         download(f"{server.url}/short", str(tmp_path / "archive.zip"))
