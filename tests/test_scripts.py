@@ -194,15 +194,6 @@ def test_train_teachers_prints_the_five_teachers(tmp_path):
     assert all(flags(c)["--epochs"] == "2" and flags(c)["--dataset"] == "cifar100" for c in runs)
 
 
-def test_fetch_teachers_downloads_crd_teachers_and_evaluates_them(tmp_path):
-    pattern = str(tmp_path / "t" / "{arch}_vanilla" / "ckpt_epoch_240.pth")
-    lines = dry_run("fetch_teachers.sh", tmp_path, TEACHER_PATTERN=pattern)
-    urls = [c[-1] for c in lines if c[0] == "curl"]
-    assert urls == [f"http://shape2prog.csail.mit.edu/repo/{t}_vanilla/ckpt_epoch_240.pth" for t in TEACHERS]
-    evaluated = [flags(c)["--evaluate"] for c in commands(lines, "train_teacher.py")]
-    assert evaluated == [pattern.replace("{arch}", t) for t in TEACHERS]
-
-
 def test_quickstart_plans_the_whole_miniature_experiment(tmp_path):
     lines = dry_run("quickstart.sh", tmp_path)
     assert len(commands(lines, "train_teacher.py")) == 1
