@@ -13,7 +13,8 @@ import tempfile
 import zipfile
 import zlib
 
-from helper.checkpoint import CheckpointError, load_checkpoint, model_state, save_checkpoint
+from helper.checkpoint import load_checkpoint, model_state, save_checkpoint
+from helper.errors import CheckpointError
 
 CHECKPOINT_NAME = "ckpt_epoch_240.pth"
 # Errors a damaged archive raises while it is listed or read.

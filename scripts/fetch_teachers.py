@@ -21,8 +21,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-from dataset import DATASETS, DatasetNotFoundError  # noqa: E402
-from helper.cli import USER_ERRORS  # noqa: E402
+from dataset import DATASETS  # noqa: E402
+from helper.errors import USER_ERRORS, DatasetNotFoundError  # noqa: E402
 from helper.download import DownloadError, download  # noqa: E402
 from helper.teacher_archive import ArchiveError, install_teachers  # noqa: E402
 
