@@ -23,7 +23,7 @@ from helper.options import add_data_args, add_speed_args, add_teacher_args
 from helper.performance import autocast, configure_backend, prepare_model
 from helper.pretrained import load_model
 from helper.run_log import write_json
-from helper.util import seed_everything
+from helper.training import seed_everything
 
 
 def parse_args(argv=None):

@@ -19,12 +19,11 @@ from helper.distributed import init_processes
 from helper.errors import UsageError
 from helper.loops import evaluate, run_epoch
 from helper.options import (add_data_args, add_speed_args, add_teacher_args, add_training_args,
-                            finalize_training_args)
+                            finalize_training_args, parse_float_list)
 from helper.performance import configure_backend, prepare_model
 from helper.pretrained import build_model, load_model
 from helper.run_log import prepare_run_folder
-from helper.training import Training, make_generators
-from helper.util import parse_float_list, seed_everything
+from helper.training import Training, make_generators, seed_everything
 
 PICK_CRITERIA = {"teacher_entropy": "cutmix_pick_T", "student_entropy": "cutmix_pick_S"}
 

@@ -16,8 +16,7 @@ from helper.options import add_data_args, add_speed_args, add_training_args, fin
 from helper.performance import configure_backend, prepare_model
 from helper.pretrained import build_model, load_model
 from helper.run_log import prepare_run_folder
-from helper.training import Training, make_generators
-from helper.util import seed_everything
+from helper.training import Training, make_generators, seed_everything
 
 
 def parse_args(argv=None):

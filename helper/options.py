@@ -3,7 +3,6 @@ import argparse
 
 from dataset import DATASETS
 from helper.errors import UsageError
-from helper.util import parse_int_list
 
 # CRD trains these with lr 0.01 instead of 0.05.
 SMALL_LR_MODELS = ("MobileNetV2", "ShuffleV1", "ShuffleV2")
@@ -95,3 +94,23 @@ def finalize_training_args(opt, model_name):
     opt.epochs *= opt.epoch_factor
     opt.lr_decay_epochs = [e * opt.epoch_factor for e in decay]
     return opt
+
+
+def parse_int_list(text):
+    """'150,180,210' or '[150, 180, 210]' -> [150, 180, 210]."""
+    return [int(v) for v in _split_list(text)]
+
+
+def parse_float_list(text):
+    """'[1,0,1]' or '1,0,1' -> [1.0, 0.0, 1.0], without eval()."""
+    return [float(v) for v in _split_list(text)]
+
+
+def _split_list(text):
+    body = text.strip()
+    if body.startswith("[") and body.endswith("]"):
+        body = body[1:-1]
+    items = [v.strip() for v in body.split(",")]
+    if not all(items):
+        raise ValueError(f"'{text}' is not a comma-separated list of numbers")
+    return items

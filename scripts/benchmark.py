@@ -67,7 +67,7 @@ from helper.performance import autocast, configure_backend, memory_format, prepa
 from helper.pretrained import build_model  # noqa: E402
 from helper.run_log import write_json  # noqa: E402
 from helper.training import make_generators  # noqa: E402
-from helper.util import select_device  # noqa: E402
+from helper.distributed import select_device  # noqa: E402
 
 DEFAULT_PAIRS = ("wrn_40_2:wrn_16_2", "resnet56:resnet20")
 NUM_CLASSES, IMAGE_SIZE, CHANNELS = 100, 32, 3  # CIFAR-100

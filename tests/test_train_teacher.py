@@ -12,7 +12,8 @@ from helper.checkpoint import load_checkpoint
 from helper.errors import RunExistsError, UsageError
 from helper.options import default_decay_epochs
 from helper.run_log import read_metrics
-from helper.util import learning_rate, parse_float_list, parse_int_list
+from helper.options import parse_float_list, parse_int_list
+from helper.training import learning_rate
 
 
 def test_crd_step_schedule():
