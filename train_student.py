@@ -91,6 +91,13 @@ def parse_lw_mix(text):
     return weights
 
 
+def run_identity(opt, num_classes, teacher_arch, teacher_acc):
+    """What a student run's checkpoints and summary.json record of it (scripts/summarize.py reads it)."""
+    return {"arch": opt.model_s, "num_classes": num_classes, "dataset": opt.dataset, "teacher_arch": teacher_arch,
+            "distill": opt.distill, "mix_mode": opt.mix_mode, "da": da_name(opt.mix_mode, opt.cutmix_pick_criterion),
+            "teacher_test_acc": teacher_acc, "path_t": opt.path_t, "objective": build_objective(opt).weights()}
+
+
 def build_objective(opt):
     return Objective(opt.gamma, opt.alpha, opt.beta, opt.lw_mix, opt.kd_T)
 
@@ -148,10 +155,7 @@ def main(argv=None):
     trained = processes.wrap(student)
     optimizer = torch.optim.SGD(list(trained.parameters()) + list(distiller.parameters()),
                                 lr=opt.learning_rate, momentum=opt.momentum, weight_decay=opt.weight_decay)
-    identity = {"arch": opt.model_s, "num_classes": data.num_classes, "dataset": opt.dataset,
-                "teacher_arch": teacher_arch, "distill": opt.distill, "mix_mode": opt.mix_mode,
-                "da": da_name(opt.mix_mode, opt.cutmix_pick_criterion), "teacher_test_acc": teacher_acc,
-                "path_t": opt.path_t, "objective": objective.weights()}
+    identity = run_identity(opt, data.num_classes, teacher_arch, teacher_acc)
     training = Training(folder, opt, {"model": student, "distiller": distiller}, optimizer,
                         generators, identity, processes)
     if opt.resume and training.resume():
