@@ -11,6 +11,8 @@ many as the original code's 10 epochs gave.
 """
 import os
 
+import torch
+
 from helper.augment import DAConfig
 from helper.batches import load_device_data
 from helper.cli import run_main, script_parser
@@ -20,7 +22,7 @@ from helper.goodness import (DA_NAMES, GROUPINGS, PICK_BY_STUDENT, GoodnessSetti
                              check_da_names, measure_goodness, original_group_count, summarize)
 from helper.loops import evaluate
 from helper.options import add_data_args, add_speed_args, add_teacher_args
-from helper.performance import autocast, configure_backend, prepare_model
+from helper.performance import autocast, configure_backend, fastest_batch, prepare_model
 from helper.pretrained import load_model
 from helper.run_log import write_json
 from helper.training import seed_everything
@@ -46,8 +48,9 @@ def parse_args(argv=None):
                             "grouping, 1564 on CIFAR-100)")
     group.add_argument("--group_batches", type=int, default=5, help="batches per group")
     group.add_argument("--batch_size", type=int, default=64)
-    group.add_argument("--compute_batch", type=int, default=1024,
-                       help="at most this many images per teacher forward (speed only)")
+    group.add_argument("--compute_batch", type=int, default=None,
+                       help="at most this many images per teacher forward (speed only; default: the "
+                            "fastest for this teacher on this device, measured in a few seconds at start-up)")
     group.add_argument("--grouping", default="sample", choices=GROUPINGS,
                        help="sample: every batch full, groups on the sample stream; original: per-epoch "
                             "batches with CRD's short last batch, as the original code")
@@ -78,10 +81,27 @@ def load_models(opt, num_classes, device):
     return teacher, arch, student
 
 
-def settings_for(opt, n_groups):
+def settings_for(opt, n_groups, compute_batch=None):
     return GoodnessSettings(n_groups=n_groups, group_batches=opt.group_batches, batch_size=opt.batch_size,
-                            compute_batch=opt.compute_batch, grouping=opt.grouping,
-                            paired=not opt.unpaired, seed=opt.seed)
+                            compute_batch=compute_batch or opt.compute_batch or opt.batch_size,
+                            grouping=opt.grouping, paired=not opt.unpaired, seed=opt.seed)
+
+
+# Compute batches tried at start-up: 1 to 32 batches of --batch_size per teacher forward.
+COMPUTE_BATCH_FACTORS = (1, 2, 4, 8, 16, 32)
+
+
+def tune_compute_batch(opt, teacher, data, processes):
+    """--compute_batch, or the size at which the teacher's inference on this device is fastest."""
+    if opt.compute_batch is not None:
+        return opt.compute_batch, {}
+    train, normalize = data.train, data.normalize
+
+    def forward(images):
+        with autocast(images.device, opt.amp):
+            return processes.gather(teacher(normalize(processes.shard(images))), len(images))
+    sizes = [opt.batch_size * k for k in COMPUTE_BATCH_FACTORS]
+    return fastest_batch(forward, lambda n: train.batch(torch.arange(n) % len(train))[0], sizes, processes)
 
 
 def goodness_record(opt, teacher_arch, teacher_acc, settings, train_size, originals_seconds, results):
@@ -90,6 +110,7 @@ def goodness_record(opt, teacher_arch, teacher_acc, settings, train_size, origin
             "teacher_test_acc": teacher_acc, "n_groups": settings.n_groups,
             "group_batches": settings.group_batches, "batch_size": settings.batch_size,
             "grouping": settings.grouping, "paired": settings.paired, "seed": settings.seed,
+            "compute_batch": settings.compute_batch,
             "path_s": opt.path_s, "da_granularity": opt.da_granularity, "mix_n_run": opt.mix_n_run,
             "n_pick": opt.n_pick, "n_bootstrap": opt.n_bootstrap, "train_size": train_size,
             "originals_seconds": originals_seconds, "results": results}
@@ -119,7 +140,11 @@ def main(argv=None):
     say(f"teacher {arch} ({opt.path_t}): test accuracy {teacher_acc:.2f}%")
 
     n_groups = opt.n_groups or original_group_count(len(train), opt.batch_size, opt.group_batches)
-    settings = settings_for(opt, n_groups)
+    compute_batch, rates = tune_compute_batch(opt, teacher, data, processes)
+    if rates:
+        say(f"compute batch {compute_batch}: the teacher's fastest here ("
+            + ", ".join(f"{size}: {rate:.0f}" for size, rate in rates.items()) + " images/s)")
+    settings = settings_for(opt, n_groups, compute_batch)
     config = DAConfig(data.image_size, granularity=opt.da_granularity, mix_n_run=opt.mix_n_run,
                       n_pick=opt.n_pick, mean=data.mean)
     schemes = build_schemes(opt.mix_mode, config, have_student=student is not None)
@@ -132,6 +157,7 @@ def main(argv=None):
     say(format_table(results))
 
     record = goodness_record(opt, arch, teacher_acc, settings, len(train), measured.originals_seconds, results)
+    record["compute_batch_rates"] = {str(size): rate for size, rate in rates.items()}
     if opt.out and processes.is_main:
         os.makedirs(os.path.dirname(os.path.abspath(opt.out)), exist_ok=True)
         write_json(opt.out, record)
