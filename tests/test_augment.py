@@ -43,7 +43,7 @@ def da(name, **kw):
 # ----------------------------------------------------------------------------- registry, config
 
 def test_registry_names_and_unknown_name():
-    assert list(AUGMENTATIONS) == NAMES
+    assert list(AUGMENTATIONS)[:len(NAMES)] == NAMES, "the paper's DAs first, in its order"
     for name in NAMES:
         aug = da(name)
         assert aug.name == name
