@@ -32,7 +32,8 @@ mixup, cutmix, cutout, cutmix_pick; option.py; dataset/cifar100.py):
 """
 from typing import Any, Dict, Union
 
-from helper.augment import autoaugment, basic, cutout, mix, pick
+from helper.augment import (augmix, autoaugment, basic, cutout, erasing, fmix, gridmask, mix, pick, randaugment,
+                            resizemix)
 from helper.augment.autoaugment import AAParams, AutoAugmentDA
 from helper.augment.base import (GRANULARITIES, SCORERS, AugmentedBatch, Augmentation, DAConfig,
                                  mixed_cross_entropy, softmax_entropy)
@@ -55,6 +56,13 @@ AUGMENTATIONS: Dict[str, type] = {
     "cutmix_pick_S": pick.CutMixPickS,
     "cutmix_pick_T": pick.CutMixPickT,
     "pick": pick.Pick,
+    "randaugment": randaugment.RandAugment,
+    "trivialaugment": randaugment.TrivialAugmentWide,
+    "augmix": augmix.AugMix,
+    "random_erasing": erasing.RandomErasing,
+    "gridmask": gridmask.GridMask,
+    "fmix": fmix.FMix,
+    "resizemix": resizemix.ResizeMix,
 }
 
 # The paper's nine DAs, in its tables' order: eval_da_goodness.py's default and the scripts' list.
