@@ -66,7 +66,7 @@ class AugMix(Augmentation):
                 key = space.key(drawn.op[:, chain, stage], drawn.bin[:, chain, stage],
                                 drawn.negative[:, chain, stage])
                 key = torch.where(stage < drawn.depth[:, chain], key, torch.full_like(key, -1))
-                aug = apply_grouped(aug, key, space.entry, BILINEAR)
+                aug = apply_grouped(aug, key, space.entry, BILINEAR, space.grids)
             mix.add_(weights[:, chain].view(shape) * aug)
         if x.is_floating_point():  # the weights sum to 1 up to rounding, which may pass 1.0
             mix.clamp_(0.0, 1.0)

@@ -52,6 +52,7 @@ class AutoAugmentDA(Augmentation):
         self._probability = torch.tensor([[p for _, p, _ in s] for s in self.subpolicies],
                                          dtype=torch.float64)  # (S, 2) gate probabilities
         self._tables: Dict[Tuple[int, int], _PolicyTable] = {}
+        self._grids: Dict = {}  # apply_grouped's cache of affine grids
 
     def table(self, height: int, width: int) -> _PolicyTable:
         """The policy's ops and magnitudes for images of this size (translations scale with it)."""
@@ -102,7 +103,7 @@ class AutoAugmentDA(Augmentation):
             # which (op, magnitude) and which sign; -1 where the gate is closed
             key = torch.where(params.applied[:, stage], op_id * 2 + negative.long(),
                               torch.full_like(op_id, -1))
-            x = apply_grouped(x, key, entry, NEAREST)
+            x = apply_grouped(x, key, entry, NEAREST, self._grids)
         return x
 
     def __call__(self, x, generator=None, scorer=None):

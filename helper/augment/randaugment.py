@@ -37,7 +37,7 @@ class _PerSampleOps(Augmentation):
         space = space_for(self._spaces, self.space, NUM_BINS, h, w)
         for k in range(drawn.op.shape[1]):
             key = space.key(drawn.op[:, k], drawn.bin[:, k], drawn.negative[:, k])
-            x = apply_grouped(x, key, space.entry, NEAREST)
+            x = apply_grouped(x, key, space.entry, NEAREST, space.grids)
         return x
 
     def __call__(self, x, generator=None, scorer=None):
