@@ -7,7 +7,8 @@ import eval_da_goodness
 import train_student
 from helper.augment import (AUGMENTATIONS, PAPER_DAS, DAConfig, Param, build_augmentation, canonical_da,
                             da_help, da_label, da_record, parse_da, search_space, standalone_names)
-from helper.cli import EXIT_USER_ERROR, UsageError, run_main
+from helper.cli import run_main
+from helper.errors import EXIT_USER_ERROR, UsageError
 
 
 def gen(seed=0):

@@ -6,7 +6,7 @@ import torch
 from helper.augment.base import SCORERS, AugmentedBatch, Augmentation, softmax_entropy
 from helper.augment.mix import CutMix
 from helper.augment.params import Param
-from helper.cli import UsageError
+from helper.errors import UsageError
 
 
 class Pick(Augmentation):

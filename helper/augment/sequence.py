@@ -2,7 +2,7 @@
 import torch
 
 from helper.augment.base import AugmentedBatch, Augmentation
-from helper.cli import UsageError
+from helper.errors import UsageError
 
 
 def compose(first: AugmentedBatch, second: AugmentedBatch) -> AugmentedBatch:
