@@ -308,3 +308,15 @@ def test_eval_da_goodness_scores_parameterised_modern_das(tmp_path):
     assert saved["da_specs"]["augmix(width=2)"] == {"name": "augmix", "params": {
         "severity": 3, "width": 2, "depth": -1, "alpha": 1.0}}
     assert all(math.isfinite(r["t_stddev"]) for r in saved["results"].values())
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_draws_match_cpu():
+    x = noise_images(16)
+    for name in NEW:
+        aug = da(name)
+        cpu, cuda = aug(x, gen(5)), aug(x.cuda(), gen(5))
+        assert cuda.x.device.type == "cuda"
+        for field in ("source", "partner", "lam"):
+            assert torch.equal(getattr(cpu, field), getattr(cuda, field).cpu()), (name, field)
+        assert (cpu.x.int() - cuda.x.cpu().int()).abs().max() <= 1, name
