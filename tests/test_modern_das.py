@@ -16,6 +16,7 @@ from helper.augment.base import sample_beta
 from helper.augment.fmix import binarise, low_frequency_images
 from helper.augment.randaugment import NUM_BINS
 from helper.checkpoint import save_checkpoint
+from helper.errors import UsageError
 from models import model_dict
 
 NEW = ["randaugment", "trivialaugment", "augmix", "random_erasing", "gridmask", "fmix", "resizemix"]
@@ -178,8 +179,10 @@ def test_gridmask_against_a_hand_built_grid():
 
 def test_gridmask_default_periods_follow_the_image_size():
     assert da("gridmask").periods() == (8, 16) and da("gridmask", image_size=64).periods() == (16, 32)
-    with pytest.raises(ValueError, match="d_min <= d_max"):
-        da("gridmask(d_min=20,d_max=10)").periods()
+    with pytest.raises(UsageError, match="gridmask needs d_min <= d_max, got 20 > 10 on 32x32 images"):
+        da("gridmask(d_min=20,d_max=10)")
+    with pytest.raises(UsageError, match="got 8 > 4"):
+        da("gridmask(d_max=4)")
 
 
 # ----------------------------------------------------------------------------- mixing

@@ -8,6 +8,7 @@ from helper.augment.base import Augmentation, unmixed
 from helper.augment.erasing import fill_values
 from helper.augment.params import Param
 from helper.augment.policy_ops import expand_draw
+from helper.errors import UsageError
 
 
 class GridParams(NamedTuple):
@@ -33,11 +34,16 @@ class GridMask(Augmentation):
               Param("p", float, 0.8, low=0.0, high=1.0, help="probability of masking"),
               Param("fill", str, "mean", choices=("mean", "zero"), help="colour of the removed squares"))
 
+    def __init__(self, config, **options):
+        super().__init__(config, **options)
+        self.periods()  # refuse an empty range now, not at the first batch
+
     def periods(self):
         d_min = max(2, self.config.image_size // 4) if self.d_min is None else self.d_min
         d_max = max(d_min, self.config.image_size // 2) if self.d_max is None else self.d_max
         if d_min > d_max:
-            raise ValueError(f"gridmask needs d_min <= d_max, got {d_min} > {d_max}")
+            raise UsageError(f"gridmask needs d_min <= d_max, got {d_min} > {d_max} on "
+                             f"{self.config.image_size}x{self.config.image_size} images")
         return d_min, d_max
 
     def draw(self, batch_size: int, generator=None) -> GridParams:
