@@ -1,5 +1,8 @@
 """DA specs on the command line: declarations, the parser, canonical names, records, the
 search space, the two combinators, and every bad input as one line and exit 2."""
+import importlib.util
+import os
+
 import pytest
 import torch
 
@@ -259,3 +262,17 @@ def test_sequence_provenance_names_the_original_images(spec):
         values = view[0].flatten()
         assert torch.isclose((values == int(s) + 1).float().mean(), lam)
         assert ((values == int(s) + 1) | (values == int(p) + 1)).all()
+
+
+def test_summarize_groups_by_canonical_name_in_the_registry_order():
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scripts", "summarize.py")
+    spec = importlib.util.spec_from_file_location("summarize", path)
+    summarize = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(summarize)
+    assert summarize.canonical_name("cutmix( alpha=0.50 )") == "cutmix(alpha=0.5)"
+    assert summarize.canonical_name("cutmix(alpha=1)") == "cutmix"
+    assert summarize.canonical_name("an old name") == "an old name"
+    assert summarize.DA_ORDER[:9] == list(PAPER_DAS) and "randaugment" in summarize.DA_ORDER
+    order = sorted(["cutmix(alpha=0.5)", "augmix", "cutmix_pick_T", None, "identity"], key=summarize.da_order)
+    assert order == [None, "identity", "cutmix_pick_T", "augmix", "cutmix(alpha=0.5)"]
+    assert summarize.setting_label("KD", "cutmix_pick_T", "") == "KD+CutMixPick (T. ent.)"
