@@ -13,13 +13,13 @@ import os
 
 import torch
 
-from helper.augment import DAConfig
+from helper.augment import DAConfig, da_help, da_record
 from helper.batches import load_device_data
 from helper.cli import run_main, script_parser
 from helper.distributed import init_processes
 from helper.errors import UsageError
 from helper.goodness import (DA_NAMES, GROUPINGS, PICK_BY_STUDENT, GoodnessSettings, build_schemes,
-                             check_da_names, measure_goodness, original_group_count, summarize)
+                             check_da_names, measure_goodness, original_group_count, scorer_of, summarize)
 from helper.loops import evaluate
 from helper.options import add_data_args, add_speed_args, add_teacher_args
 from helper.performance import autocast, configure_backend, fastest_batch, prepare_model
@@ -35,8 +35,8 @@ def parse_args(argv=None):
     group.add_argument("--model_s", default=None, help="student architecture, if its checkpoint does not tell it")
     group = parser.add_argument_group("stronger data augmentation")
     group.add_argument("--mix_mode", nargs="+", default=None, metavar="DA",
-                       help=f"DAs to score, of: {', '.join(DA_NAMES)} (default: all; {PICK_BY_STUDENT} "
-                            "only with --path_s)")
+                       help=f"DAs to score (default: the paper's {', '.join(DA_NAMES)}; {PICK_BY_STUDENT} "
+                            f"only with --path_s); each {da_help()}")
     group.add_argument("--da_granularity", default="sample", choices=("sample", "batch"),
                        help="sample: each image draws its own DA parameters; batch: one draw per batch, "
                             "as the original code did")
@@ -63,7 +63,7 @@ def parse_args(argv=None):
     opt = parser.parse_args(argv)
     if opt.mix_mode is None:  # all DAs the given models can score
         opt.mix_mode = [name for name in DA_NAMES if name != PICK_BY_STUDENT or opt.path_s]
-    check_da_names(opt.mix_mode, opt.path_s is not None)
+    opt.mix_mode = list(dict.fromkeys(check_da_names(opt.mix_mode, opt.path_s is not None)))
     if opt.mix_n_run < 1 or (opt.n_pick is not None and opt.n_pick < 2):
         raise UsageError("--mix_n_run must be at least 1 and --n_pick at least 2")
     if opt.n_bootstrap < 1:
@@ -75,7 +75,7 @@ def load_models(opt, num_classes, device):
     teacher, arch, _ = load_model(opt.path_t, num_classes, device, fallback_arch=opt.model_t)
     teacher = prepare_model(teacher, opt.channels_last, opt.compile)
     student = None
-    if PICK_BY_STUDENT in opt.mix_mode:
+    if any(scorer_of(name) == "student" for name in opt.mix_mode):
         student, _, _ = load_model(opt.path_s, num_classes, device, fallback_arch=opt.model_s)
         student = prepare_model(student, opt.channels_last, opt.compile)
     return teacher, arch, student
@@ -113,7 +113,8 @@ def goodness_record(opt, teacher_arch, teacher_acc, settings, train_size, origin
             "compute_batch": settings.compute_batch,
             "path_s": opt.path_s, "da_granularity": opt.da_granularity, "mix_n_run": opt.mix_n_run,
             "n_pick": opt.n_pick, "n_bootstrap": opt.n_bootstrap, "train_size": train_size,
-            "originals_seconds": originals_seconds, "results": results}
+            "originals_seconds": originals_seconds, "results": results,
+            "da_specs": {name: da_record(name) for name in results}}
 
 
 def format_table(results):
