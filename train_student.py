@@ -11,6 +11,7 @@ import os
 import torch
 
 from distiller_zoo import DISTILLERS, DistillContext, build_distiller, probe_features
+from distiller_zoo.options import add_logit_args, check_logit_args, objective_terms
 from helper.augment import AUGMENTATIONS, DAConfig, build_augmentation
 from helper.batches import load_device_data
 from helper.cli import UsageError, run_main
@@ -52,6 +53,7 @@ def parse_args(argv=None):
     group.add_argument("--nce_m", type=float, default=0.5, help="CRD memory momentum")
     group.add_argument("--hint_layer", type=int, default=2, choices=range(5), help="FitNet feature index")
     group.add_argument("--init_epochs", type=int, default=30, help="init phase of abound, factor, fsp")
+    add_logit_args(parser)
     group = parser.add_argument_group("stronger data augmentation")
     group.add_argument("--mix_mode", default="identity", help=f"one of: {', '.join(AUGMENTATIONS)}")
     group.add_argument("--lw_mix", default="[1,0,1]",
@@ -79,6 +81,7 @@ def parse_args(argv=None):
         raise UsageError(f"unknown --mix_mode '{opt.mix_mode}'; choose one of: {', '.join(AUGMENTATIONS)}")
     if opt.mix_n_run < 1 or (opt.n_pick is not None and opt.n_pick < 2):
         raise UsageError("--mix_n_run must be at least 1 and --n_pick at least 2")
+    check_logit_args(opt)
     return finalize_training_args(opt, opt.model_s)
 
 
@@ -102,8 +105,7 @@ def main(argv=None):
     # a sample batch tells the distiller its feature shapes, as CRD does
     feat_s, feat_t = probe_features(student, teacher, normalize(train.x[:2]))
     distiller = build_distiller(opt.distill, DistillContext(feat_s, feat_t, train.y.cpu(), opt)).to(device)
-    if opt.beta is None:
-        opt.beta = distiller.default_beta
+    kl, opt.beta = objective_terms(opt, distiller)
     if processes.enabled and (distiller.init_epochs or list(distiller.buffers())):
         raise UsageError(f"--distill {opt.distill} keeps state that is not yet synchronised across processes "
                          "(an initialisation phase or a memory bank): run it in one process")
@@ -117,7 +119,7 @@ def main(argv=None):
     da_config = DAConfig(data.image_size, granularity=opt.da_granularity, mix_n_run=opt.mix_n_run,
                          n_pick=opt.n_pick, mean=data.mean)
     augmentation = build_augmentation(opt.mix_mode, da_config)
-    objective = Objective(opt.gamma, opt.alpha, opt.beta, opt.lw_mix, opt.kd_T)
+    objective = Objective(opt.gamma, opt.alpha, opt.beta, opt.lw_mix, opt.kd_T, logit_loss=kl)
     generators = make_generators(opt.seed)
     trained = processes.wrap(student)
     optimizer = torch.optim.SGD(list(trained.parameters()) + list(distiller.parameters()),

@@ -262,7 +262,7 @@ def real_step(step, split, opt):
     batches = iter(order[:n_steps * opt.batch_size].view(n_steps, opt.batch_size))
 
     def run():
-        step(*split.batch(next(batches)))
+        step(*split.batch(next(batches)), 1)
     return run
 
 
