@@ -9,13 +9,13 @@ standard deviation across groups of samples of the teacher's mean probability.
 By default every DA is measured on the same batches (paired) for 1564 groups on CIFAR-100, as
 many as the original code's 10 epochs gave.
 """
-import argparse
 import os
 
 from helper.augment import DAConfig
 from helper.batches import load_device_data
-from helper.cli import UsageError, run_main
+from helper.cli import run_main, script_parser
 from helper.distributed import init_processes
+from helper.errors import UsageError
 from helper.goodness import (DA_NAMES, GROUPINGS, PICK_BY_STUDENT, GoodnessSettings, build_schemes,
                              check_da_names, measure_goodness, original_group_count, summarize)
 from helper.loops import evaluate
@@ -23,11 +23,11 @@ from helper.options import add_data_args, add_speed_args, add_teacher_args
 from helper.performance import autocast, configure_backend, prepare_model
 from helper.pretrained import load_model
 from helper.run_log import write_json
-from helper.util import seed_everything
+from helper.training import seed_everything
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = script_parser(__doc__)
     group = add_teacher_args(parser)
     group.add_argument("--path_s", default=None, help="student checkpoint whose entropy cutmix_pick_S picks by")
     group.add_argument("--model_s", default=None, help="student architecture, if its checkpoint does not tell it")
@@ -100,9 +100,10 @@ def main(argv=None):
     seed_everything(opt.seed)
     processes, device = init_processes(opt.device)
     configure_backend(device, opt)
-    data, train, test, normalize = load_device_data(opt, device)
+    data = load_device_data(opt, device)
+    train = data.train
     teacher, arch, student = load_models(opt, data.num_classes, device)
-    _, teacher_acc = evaluate(teacher, test, normalize, opt.amp, processes)
+    _, teacher_acc = evaluate(teacher, data.test, data.normalize, opt.amp, processes)
     say = print if processes.is_main else (lambda *args: None)
     say(f"teacher {arch} ({opt.path_t}): test accuracy {teacher_acc:.2f}%")
 
@@ -112,7 +113,7 @@ def main(argv=None):
                       n_pick=opt.n_pick, mean=data.mean)
     schemes = build_schemes(opt.mix_mode, config, have_student=student is not None)
     with autocast(device, opt.amp):
-        measured = measure_goodness(teacher, train, normalize, schemes, settings, config.pad, student, processes)
+        measured = measure_goodness(teacher, train, data.normalize, schemes, settings, student, processes)
     results = summarize(measured, settings, opt.n_bootstrap)
     say(f"T. stddev over {settings.n_groups} groups of {settings.group_batches} x {settings.batch_size} "
           f"images ({settings.grouping} grouping, {'paired' if settings.paired else 'unpaired'}; "

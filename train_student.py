@@ -5,26 +5,26 @@
         --lw_mix [1,0,1] --mix_mode cutmix_pick --mix_n_run 2 --cutmix_pick_criterion teacher_entropy \\
         --project kd__vgg13vgg8__cifar100__cutmix_pick_Tentropy
 """
-import argparse
 import os
+import sys
 
 import torch
 
 from distiller_zoo import DISTILLERS, DistillContext, build_distiller, probe_features
-from distiller_zoo.options import add_logit_args, check_logit_args, objective_terms
+from distiller_zoo.options import add_logit_args, check_logit_args, kl_term
 from helper.augment import AUGMENTATIONS, DAConfig, build_augmentation
 from helper.batches import load_device_data
-from helper.cli import UsageError, run_main
+from helper.cli import run_main, script_parser
+from helper.distill import DistillStep, InitStep, Objective
 from helper.distributed import init_processes
-from helper.distill import DistillStep, Objective, distill_epoch, init_epoch
-from helper.loops import evaluate
+from helper.errors import UsageError
+from helper.loops import evaluate, run_epoch
 from helper.options import (add_data_args, add_speed_args, add_teacher_args, add_training_args,
-                            finalize_training_args)
+                            finalize_training_args, parse_float_list)
 from helper.performance import configure_backend, prepare_model
 from helper.pretrained import build_model, load_model
 from helper.run_log import prepare_run_folder
-from helper.training import Training, make_generators
-from helper.util import parse_float_list, seed_everything
+from helper.training import Training, make_generators, seed_everything
 
 PICK_CRITERIA = {"teacher_entropy": "cutmix_pick_T", "student_entropy": "cutmix_pick_S"}
 
@@ -35,17 +35,17 @@ def da_name(mix_mode, criterion):
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = script_parser(__doc__)
     group = add_teacher_args(parser)
     group.add_argument("--model_s", default="resnet8", help="student architecture")
     group.add_argument("--model_path", default="./save/student_model", help="where run folders are created")
     group.add_argument("--project", default=None, help="run name (default: derived from the settings)")
     group = parser.add_argument_group("distillation")
     group.add_argument("--distill", default="kd", choices=list(DISTILLERS))
-    group.add_argument("-r", "--gamma", type=float, default=0.1, help="weight of CE on the labels")
-    group.add_argument("-a", "--alpha", type=float, default=0.9, help="weight of the KD terms")
-    group.add_argument("-b", "--beta", type=float, default=None,
-                       help="weight of the --distill method's loss (default: the method's CRD value)")
+    # RepDistiller's and Good-DA-in-KD's defaults, so that their commands optimise what they do there
+    group.add_argument("-r", "--gamma", type=float, default=1, help="weight of CE on the labels")
+    group.add_argument("-a", "--alpha", type=float, default=0, help="weight of the KD terms")
+    group.add_argument("-b", "--beta", type=float, default=0, help="weight of the --distill method's loss")
     group.add_argument("--kd_T", type=float, default=4, help="KD temperature")
     group.add_argument("--feat_dim", type=int, default=128, help="CRD embedding size")
     group.add_argument("--nce_k", type=int, default=16384, help="CRD negatives per positive")
@@ -56,8 +56,9 @@ def parse_args(argv=None):
     add_logit_args(parser)
     group = parser.add_argument_group("stronger data augmentation")
     group.add_argument("--mix_mode", default="identity", help=f"one of: {', '.join(AUGMENTATIONS)}")
-    group.add_argument("--lw_mix", default="[1,0,1]",
-                       help="weights of KL on x, CE on the mixed labels of x', KL on x'")
+    group.add_argument("--lw_mix", default=None,
+                       help="weights of KL on x, CE on the mixed labels of x', KL on x' (the paper: [1,0,1]); "
+                            "without it there is no x' and the KD term is KL on x alone, as in the original code")
     group.add_argument("--t_output_as_target_for_input_mix", action="store_true",
                        help="accepted for the original commands: the teacher's output on x' is always the target")
     group.add_argument("--mix_n_run", type=int, default=2, help="cutmix runs that form cutmix_pick's pool")
@@ -67,22 +68,50 @@ def parse_args(argv=None):
                        help="sample: each image draws its own DA parameters; batch: one draw per batch, "
                             "as the original code did")
     add_data_args(parser)
-    add_training_args(parser)
+    add_training_args(parser, default_trial="1")
     add_speed_args(parser)
     opt = parser.parse_args(argv)
-    try:
-        opt.lw_mix = parse_float_list(opt.lw_mix)
-    except ValueError:
-        raise UsageError(f"--lw_mix '{opt.lw_mix}' must be three numbers like [1,0,1]") from None
-    if len(opt.lw_mix) != 3:
-        raise UsageError(f"--lw_mix needs three weights (KL on x, CE on mixed labels of x', KL on x'), "
-                         f"got {len(opt.lw_mix)}")
+    opt.lw_mix = parse_lw_mix(opt.lw_mix)
     if opt.mix_mode not in AUGMENTATIONS:
         raise UsageError(f"unknown --mix_mode '{opt.mix_mode}'; choose one of: {', '.join(AUGMENTATIONS)}")
     if opt.mix_n_run < 1 or (opt.n_pick is not None and opt.n_pick < 2):
         raise UsageError("--mix_n_run must be at least 1 and --n_pick at least 2")
     check_logit_args(opt)
     return finalize_training_args(opt, opt.model_s)
+
+
+def parse_lw_mix(text):
+    """--lw_mix as (KL on x, CE on mixed labels of x', KL on x'); None: plain KD on x, no view."""
+    if text is None:
+        return None
+    try:
+        weights = parse_float_list(text)
+    except ValueError:
+        raise UsageError(f"--lw_mix '{text}' must be three numbers like [1,0,1]") from None
+    if len(weights) != 3:
+        raise UsageError(f"--lw_mix needs three weights (KL on x, CE on mixed labels of x', KL on x'), "
+                         f"got {len(weights)}")
+    return weights
+
+
+def build_objective(opt, distiller=None):
+    """The objective of the flags; with --method_as_kl its KL_T is the distiller's logit loss."""
+    return Objective(opt.gamma, opt.alpha, opt.beta, opt.lw_mix, opt.kd_T, logit_loss=kl_term(opt, distiller))
+
+
+def objective_warnings(opt, distiller):
+    """Settings that are legal, as in the original code, but rarely what a user means."""
+    if opt.lw_mix is None and opt.mix_mode != "identity":
+        yield (f"--mix_mode {opt.mix_mode} has no effect without --lw_mix (as in the original code); "
+               "the paper's objective adds --lw_mix [1,0,1]")
+    if opt.method_as_kl:
+        if opt.alpha == 0:
+            yield f"-a is 0, so the {opt.distill} loss that --method_as_kl puts in the KD terms is off"
+    elif opt.beta == 0 and distiller.default_beta:
+        yield (f"-b is 0, so the {opt.distill} loss is off; its reference commands train it with "
+               f"-b {distiller.default_beta:g}")
+    if opt.alpha == 0 and opt.gamma == 1 and opt.beta == 0:
+        yield "-a and -b are 0: this trains the student on the labels alone (RepDistiller's defaults)"
 
 
 def run_name(opt, teacher_arch):
@@ -96,7 +125,8 @@ def main(argv=None):
     seed_everything(opt.seed)
     processes, device = init_processes(opt.device)
     configure_backend(device, opt)
-    data, train, test, normalize = load_device_data(opt, device)
+    data = load_device_data(opt, device)
+    train, test, normalize = data.train, data.test, data.normalize
     teacher, teacher_arch, _ = load_model(opt.path_t, data.num_classes, device, fallback_arch=opt.model_t)
     for p in teacher.parameters():
         p.requires_grad_(False)
@@ -105,7 +135,10 @@ def main(argv=None):
     # a sample batch tells the distiller its feature shapes, as CRD does
     feat_s, feat_t = probe_features(student, teacher, normalize(train.x[:2]))
     distiller = build_distiller(opt.distill, DistillContext(feat_s, feat_t, train.y.cpu(), opt)).to(device)
-    kl, opt.beta = objective_terms(opt, distiller)
+    objective = build_objective(opt, distiller)
+    if processes.is_main:
+        for warning in objective_warnings(opt, distiller):
+            print(f"note: {warning}", file=sys.stderr)
     if processes.enabled and (distiller.init_epochs or list(distiller.buffers())):
         raise UsageError(f"--distill {opt.distill} keeps state that is not yet synchronised across processes "
                          "(an initialisation phase or a memory bank): run it in one process")
@@ -119,7 +152,6 @@ def main(argv=None):
     da_config = DAConfig(data.image_size, granularity=opt.da_granularity, mix_n_run=opt.mix_n_run,
                          n_pick=opt.n_pick, mean=data.mean)
     augmentation = build_augmentation(opt.mix_mode, da_config)
-    objective = Objective(opt.gamma, opt.alpha, opt.beta, opt.lw_mix, opt.kd_T, logit_loss=kl)
     generators = make_generators(opt.seed)
     trained = processes.wrap(student)
     optimizer = torch.optim.SGD(list(trained.parameters()) + list(distiller.parameters()),
@@ -127,20 +159,19 @@ def main(argv=None):
     identity = {"arch": opt.model_s, "num_classes": data.num_classes, "dataset": opt.dataset,
                 "teacher_arch": teacher_arch, "distill": opt.distill, "mix_mode": opt.mix_mode,
                 "da": da_name(opt.mix_mode, opt.cutmix_pick_criterion), "teacher_test_acc": teacher_acc,
-                "path_t": opt.path_t}
+                "path_t": opt.path_t, "objective": objective.weights()}
     training = Training(folder, opt, {"model": student, "distiller": distiller}, optimizer,
                         generators, identity, processes)
     if opt.resume and training.resume():
         if processes.is_main:
             print(f"resuming {folder} at epoch {training.start_epoch}")
     elif distiller.init_epochs:
-        run_init_phase(student, teacher, distiller, train, normalize, opt, generators, da_config.pad)
+        run_init_phase(student, teacher, distiller, train, normalize, opt, generators)
 
     step = DistillStep(trained, teacher, distiller, augmentation, objective, optimizer, normalize,
-                       generators["augment"], da_config.pad, opt.cutmix_pick_criterion == "student_entropy",
-                       opt.amp, processes)
+                       generators["augment"], opt.cutmix_pick_criterion == "student_entropy", opt.amp, processes)
     summary = training.fit(
-        lambda epoch: distill_epoch(step, train, opt, generators, epoch),
+        lambda epoch: run_epoch(step, train, opt.batch_size, generators, epoch, opt.epochs, processes),
         lambda: evaluate(student, test, normalize, opt.amp, processes), best_name=f"{opt.model_s}_best.pth")
     if processes.is_main:
         print(f"done: last test loss {summary['last_test_loss']:.4f} (S. test loss), last accuracy "
@@ -148,15 +179,15 @@ def main(argv=None):
     return summary
 
 
-def run_init_phase(student, teacher, distiller, train, normalize, opt, generators, pad):
+def run_init_phase(student, teacher, distiller, train, normalize, opt, generators):
     """CRD's initialisation for abound, factor and fsp, with its own SGD on the init parameters."""
     modules = distiller.init_modules(student)
     optimizer = torch.optim.SGD([p for m in modules for p in m.parameters()], lr=distiller.init_learning_rate(opt),
                                 momentum=opt.momentum, weight_decay=opt.weight_decay)
+    step = InitStep(student, teacher, distiller, modules, optimizer, normalize)
     for epoch in range(1, distiller.init_epochs + 1):
-        loss = init_epoch(student, teacher, distiller, modules, train, optimizer, normalize, opt, generators,
-                          epoch, pad)
-        print(f"init epoch {epoch}/{distiller.init_epochs}  loss {loss:.4f}")
+        loss = run_epoch(step, train, opt.batch_size, generators, epoch, distiller.init_epochs, phase="init")
+        print(f"init epoch {epoch}/{distiller.init_epochs}  loss {loss['train_loss']:.4f}")
 
 
 if __name__ == "__main__":

@@ -4,32 +4,29 @@
     python train_teacher.py --dataset digits --model resnet8 --epochs 15      # offline, CPU
     python train_teacher.py --evaluate save/models/resnet56_vanilla/ckpt_epoch_240.pth
 """
-import argparse
 import os
 
 import torch
 
-from helper.augment import DAConfig
 from helper.batches import load_device_data
-from helper.cli import run_main
-from helper.loops import evaluate, train_epoch
+from helper.cli import run_main, script_parser
+from helper.distributed import init_processes
+from helper.loops import CrossEntropyStep, evaluate, run_epoch
 from helper.options import add_data_args, add_speed_args, add_training_args, finalize_training_args
 from helper.performance import configure_backend, prepare_model
 from helper.pretrained import build_model, load_model
 from helper.run_log import prepare_run_folder
-from helper.training import Training, make_generators
-from helper.util import seed_everything
-from helper.distributed import init_processes
+from helper.training import Training, make_generators, seed_everything
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = script_parser(__doc__)
     parser.add_argument("--model", default="resnet110", help="architecture (see models.model_dict)")
     parser.add_argument("--model_path", default="./save/models", help="where run folders are created")
     parser.add_argument("--evaluate", metavar="CKPT", default=None,
                         help="print the test accuracy and loss of a checkpoint and exit")
     add_data_args(parser)
-    add_training_args(parser)
+    add_training_args(parser, trial_flags=("-t", "--trial"), default_trial="0")
     add_speed_args(parser)
     opt = parser.parse_args(argv)
     return finalize_training_args(opt, opt.model)
@@ -41,11 +38,11 @@ def run_folder_name(opt):
 
 
 def evaluate_checkpoint(opt, device):
-    data, _, test, normalize = load_device_data(opt, device)
+    data = load_device_data(opt, device)
     # The architecture comes from the checkpoint or its folder; --model only if neither tells.
     model, arch, _ = load_model(opt.evaluate, data.num_classes, device, fallback_arch=opt.model)
-    loss, acc = evaluate(prepare_model(model, opt.channels_last), test, normalize, opt.amp)
-    print(f"{opt.evaluate}: {arch} on {opt.dataset} test ({len(test)} images): "
+    loss, acc = evaluate(prepare_model(model, opt.channels_last), data.test, data.normalize, opt.amp)
+    print(f"{opt.evaluate}: {arch} on {opt.dataset} test ({len(data.test)} images): "
           f"accuracy {acc:.2f}%  loss {loss:.4f}")
     return acc, loss
 
@@ -59,7 +56,7 @@ def main(argv=None):
         return evaluate_checkpoint(opt, device)
     folder = os.path.join(opt.model_path, run_folder_name(opt))
     prepare_run_folder(folder, resume=opt.resume, overwrite=opt.overwrite)
-    data, train, test, normalize = load_device_data(opt, device)
+    data = load_device_data(opt, device)
     model = prepare_model(build_model(opt.model, data.num_classes).to(device), opt.channels_last, opt.compile)
     trained = processes.wrap(model)
     optimizer = torch.optim.SGD(trained.parameters(), lr=opt.learning_rate, momentum=opt.momentum,
@@ -69,10 +66,10 @@ def main(argv=None):
     training = Training(folder, opt, {"model": model}, optimizer, generators, identity, processes)
     if opt.resume and training.resume() and processes.is_main:
         print(f"resuming {folder} at epoch {training.start_epoch}")
-    pad = DAConfig(data.image_size).pad
+    step = CrossEntropyStep(trained, optimizer, data.normalize, opt.amp, processes)
     summary = training.fit(
-        lambda epoch: train_epoch(trained, train, optimizer, normalize, opt, generators, epoch, pad, processes),
-        lambda: evaluate(model, test, normalize, opt.amp, processes), best_name=f"{opt.model}_best.pth")
+        lambda epoch: run_epoch(step, data.train, opt.batch_size, generators, epoch, opt.epochs, processes),
+        lambda: evaluate(model, data.test, data.normalize, opt.amp, processes), best_name=f"{opt.model}_best.pth")
     if processes.is_main:
         print(f"done: last test accuracy {summary['last_test_acc']:.2f}%, best {summary['best_test_acc']:.2f}%; "
               f"run folder {folder}")

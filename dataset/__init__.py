@@ -1,5 +1,5 @@
 """Data set registry: a --dataset name maps to a loader returning an in-memory ImageDataset."""
-from .base import DatasetNotFoundError, ImageDataset, stratified_subset
+from .base import ImageDataset, stratified_subset
 from .cifar import load_cifar10, load_cifar100
 from .digits import load_digits
 from .tinyimagenet import load_tinyimagenet
@@ -18,4 +18,4 @@ def load_dataset(name, data_folder="./data", download=False):
     return DATASETS[name](data_folder, download=download)
 
 
-__all__ = ["DATASETS", "DatasetNotFoundError", "ImageDataset", "load_dataset", "stratified_subset"]
+__all__ = ["DATASETS", "ImageDataset", "load_dataset", "stratified_subset"]

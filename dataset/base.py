@@ -4,10 +4,6 @@ from dataclasses import dataclass
 import torch
 
 
-class DatasetNotFoundError(FileNotFoundError):
-    """A data set is not on disk; the message says where we looked and how to get it."""
-
-
 def missing_dataset_message(name, path, layout, download_hint):
     return f"{name} not found at {path} (expected layout: {layout}); {download_hint}"
 

@@ -7,7 +7,7 @@ Authors' CIFAR-100 defaults (image_classification_sota, dist_cifar.yaml: kd 'dis
 gamma 1, tau 4, CE weight 1, DIST weight 2."""
 from torch import Tensor
 
-from helper.cli import UsageError
+from helper.errors import UsageError
 
 from .base import DistillContext
 from .logit import LogitDistiller, LogitLoss
@@ -27,13 +27,13 @@ class DISTLoss(LogitLoss):
 
     def __init__(self, beta: float, gamma: float, tau: float):
         super().__init__()
-        self.beta, self.gamma, self.tau = beta, gamma, tau
+        self.beta, self.gamma, self.T = beta, gamma, tau
 
     def forward(self, logit_s, logit_t, target, epoch):
-        y_s, y_t = (logit_s / self.tau).softmax(dim=1), (logit_t / self.tau).softmax(dim=1)
+        y_s, y_t = (logit_s / self.T).softmax(dim=1), (logit_t / self.T).softmax(dim=1)
         inter = 1 - pearson_rows(y_s, y_t).mean()
         intra = 1 - pearson_rows(y_s.t(), y_t.t()).mean()
-        return self.tau ** 2 * (self.beta * inter + self.gamma * intra)
+        return self.T ** 2 * (self.beta * inter + self.gamma * intra)
 
 
 def add_args(group):

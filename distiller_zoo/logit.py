@@ -26,9 +26,10 @@ class LogitLoss(nn.Module):
     target (the label on x; on x', the teacher's top-1 class there); ``epoch``: 1-based, for
     warm-ups. A loss with ``couples_batch`` mixes the batch's samples (correlations over the batch,
     batch medians): with several processes it is given the global batch, so N processes compute
-    what one does."""
+    what one does. ``T``: the temperature of its softmax (recorded with the run's objective)."""
 
     couples_batch: bool = False
+    T: float
 
     def forward(self, logit_s: Tensor, logit_t: Tensor, target: Tensor, epoch: int) -> Tensor:
         raise NotImplementedError

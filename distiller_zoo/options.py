@@ -1,5 +1,5 @@
 """train_student.py's flags for the logit methods, and the choice of the objective's KL_T term."""
-from helper.cli import UsageError
+from helper.errors import UsageError
 
 from . import DIST, DKD
 from .base import Distiller
@@ -32,16 +32,15 @@ def check_logit_args(opt):
         raise UsageError(f"--base_temp must be positive, got {opt.base_temp}")
 
 
-def objective_terms(opt, distiller: Distiller):
-    """The objective's KL_T on x and x' and the -b weight. With --method_as_kl the KL_T is the
-    method's logit loss and the -b term goes, so that the method is not counted twice; otherwise
-    KL_T is Hinton's KL at --kd_T and -b defaults to the method's own weight."""
+def kl_term(opt, distiller: Distiller = None):
+    """The objective's KL_T on x and x': the method's logit loss with --method_as_kl (which then has
+    no -b term, so that it is not counted twice), else Hinton's KL at --kd_T (standardised with
+    --logit_stand)."""
     if not opt.method_as_kl:
-        beta = distiller.default_beta if opt.beta is None else opt.beta
-        return DistillKL(temperature(opt, opt.kd_T), opt.logit_stand), beta
+        return DistillKL(temperature(opt, opt.kd_T), opt.logit_stand)
     kl = distiller.kl_loss()
     if kl is None:
         raise UsageError(f"--method_as_kl needs a logit method (kd, dkd, dist); --distill {opt.distill} has none")
     if opt.beta:
         raise UsageError("--method_as_kl moves the method's loss into the -a terms: drop -b (weigh it with -a)")
-    return kl, 0.0
+    return kl

@@ -1,5 +1,8 @@
-"""Batches formed on the training device from index permutations; normalisation there too."""
+"""A data set on the training device: splits as uint8 tensors, batches formed from index
+permutations, the standard DA and the normalisation run there."""
 import torch
+
+from helper.image_ops import crop_padding, standard_augment
 
 EVAL_BATCH_SIZE = 256  # evaluation has no gradients: larger batches are just faster
 
@@ -7,16 +10,40 @@ EVAL_BATCH_SIZE = 256  # evaluation has no gradients: larger batches are just fa
 class DeviceSplit:
     """One split of a data set moved once to the device as uint8 images and int64 labels."""
 
-    def __init__(self, x, y, device):
+    def __init__(self, x, y, device, pad=None):
         self.x = x.to(device)
         self.y = y.to(device)
+        self.pad = crop_padding(x.shape[-1]) if pad is None else pad
 
     def __len__(self):
         return len(self.y)
 
-    def batch(self, index):
+    def batch(self, index, generator=None):
+        """Images, labels and indices of `index`; with a generator the images are standard-augmented."""
         index = index.to(self.x.device, non_blocking=True)
-        return self.x[index], self.y[index], index
+        images = self.x[index]
+        if generator is not None:
+            images = standard_augment(images, self.pad, generator)
+        return images, self.y[index], index
+
+    def epoch(self, batch_size, generators):
+        """One shuffled pass of standard-augmented batches: generators["data"] orders the samples,
+        generators["augment"] draws the crops and flips."""
+        return Epoch(self, epoch_batches(len(self), batch_size, generators["data"]), generators["augment"])
+
+
+class Epoch:
+    """The batches of one pass over a split, with their count for progress bars."""
+
+    def __init__(self, split, batches, generator):
+        self.split, self.batches, self.generator = split, batches, generator
+
+    def __len__(self):
+        return len(self.batches)
+
+    def __iter__(self):
+        for index in self.batches:
+            yield self.split.batch(index, self.generator)
 
 
 def epoch_batches(n, batch_size, generator=None):
@@ -45,14 +72,32 @@ class Normalize:
         return ((x - self.mean) / self.std).contiguous(memory_format=self.memory_format)
 
 
+class DeviceData:
+    """What the loops need of a data set: its train and test splits on the device, its
+    normalisation, and the facts the DAs derive their sizes from."""
+
+    def __init__(self, dataset, device, memory_format=torch.contiguous_format):
+        self.name, self.classes = dataset.name, dataset.classes
+        self.mean, self.std = dataset.mean, dataset.std
+        self.train = DeviceSplit(dataset.train_x, dataset.train_y, device)
+        self.test = DeviceSplit(dataset.test_x, dataset.test_y, device)
+        self.normalize = Normalize(dataset.mean, dataset.std, device, memory_format)
+
+    @property
+    def num_classes(self):
+        return len(self.classes)
+
+    @property
+    def image_size(self):
+        return self.train.x.shape[-1]
+
+
 def load_device_data(opt, device):
-    """The data set of --dataset (optionally its stratified subsets) on `device`, and its normaliser
-    (whose output has the models' memory format, --channels_last)."""
+    """The data set of --dataset (optionally its stratified subsets) on `device`; its normaliser's
+    output has the models' memory format (--channels_last)."""
     from dataset import load_dataset
     from helper.performance import memory_format
     data = load_dataset(opt.dataset, opt.data_folder, download=opt.download)
     if opt.train_subset or opt.test_subset:
         data = data.subset(opt.train_subset, opt.test_subset, seed=opt.seed)
-    normalize = Normalize(data.mean, data.std, device, memory_format(opt.channels_last))
-    return (data, DeviceSplit(data.train_x, data.train_y, device),
-            DeviceSplit(data.test_x, data.test_y, device), normalize)
+    return DeviceData(data, device, memory_format(opt.channels_last))

@@ -1,4 +1,5 @@
-"""The paper's objective and one epoch of distillation with a stronger DA (train_student.py).
+"""The paper's objective as an optimisation step with a stronger DA (train_student.py), and the
+step of CRD's initialisation phase; helper.loops.run_epoch runs either over an epoch.
 
     loss = gamma * CE(s(x), y)
          + alpha * (lw1 * KL_T(s(x) || t(x)) + lw2 * CE_mix(s(x'), y_mix) + lw3 * KL_T(s(x') || t(x')))
@@ -13,21 +14,28 @@ import torch.nn.functional as F
 from distiller_zoo.KD import DistillKL
 from distiller_zoo.logit import ViewLogits
 from helper.augment import AugmentedBatch, mixed_cross_entropy
-from helper.batches import epoch_batches
 from helper.distributed import Processes
-from helper.image_ops import standard_augment
-from helper.loops import EpochStats, NonFiniteGuard, progress
 from helper.performance import autocast
 
 
+# Without --lw_mix the original code's KD term is KL on x alone: no view x' is made.
+PLAIN_KD = (1.0, 0.0, 0.0)
+
+
 class Objective:
-    """The loss weights of a run (flags -r, -a, -b, --lw_mix, --kd_T) in one place, and the logit
-    loss (a distiller_zoo.logit.LogitLoss) that stands for KL_T on x and x'."""
+    """The loss weights of a run (flags -r, -a, -b, --lw_mix, --kd_T) in one place; lw_mix None
+    is the original code's plain KD. ``logit_loss`` (a distiller_zoo.logit.LogitLoss) stands for
+    KL_T on x and x' (default: Hinton's KL at kd_T)."""
 
     def __init__(self, gamma, alpha, beta, lw_mix, kd_T, logit_loss=None):
         self.gamma, self.alpha, self.beta = gamma, alpha, beta
-        self.lw_clean, self.lw_mix_ce, self.lw_view = lw_mix
+        self.lw_clean, self.lw_mix_ce, self.lw_view = PLAIN_KD if lw_mix is None else lw_mix
         self.kl = DistillKL(kd_T) if logit_loss is None else logit_loss
+
+    def weights(self):
+        """The weight each term of the loss gets, as the run records it."""
+        return {"ce": self.gamma, "kl_x": self.alpha * self.lw_clean, "ce_mix_view": self.alpha * self.lw_mix_ce,
+                "kl_view": self.alpha * self.lw_view, "other": self.beta, "kd_T": self.kl.T}
 
     @property
     def needs_view(self):
@@ -36,7 +44,7 @@ class Objective:
 
 
 class DistillStep:
-    """One optimisation step of the paper's objective on a batch of uint8 images. Teacher: eval
+    """One optimisation step of the paper's objective on a standard-augmented uint8 batch. Teacher: eval
     mode, no gradients, one forward per input (cutmix_pick's teacher logits of the picked images
     are reused as their targets); the student sees x and x' in separate forward passes.
 
@@ -44,13 +52,14 @@ class DistillStep:
     the same x and x' from it and trains on its shard; cutmix_pick's pool is scored shard by shard."""
 
     def __init__(self, student, teacher, distiller, augmentation, objective, optimizer, normalize,
-                 generator, pad, pick_by_student=False, amp=False, processes=Processes()):
+                 generator, pick_by_student=False, amp=False, processes=Processes()):
         self.student, self.teacher, self.distiller = student, teacher, distiller
         self.augmentation, self.objective, self.optimizer = augmentation, objective, optimizer
-        self.normalize, self.generator, self.pad, self.amp = normalize, generator, pad, amp
+        self.normalize, self.generator, self.amp = normalize, generator, amp
         self.processes = processes
         self.scorer = self._scorer(student if pick_by_student else teacher)
         self.reuse_scores = augmentation.needs_scorer and not pick_by_student
+        self.epoch = 1  # prepare(epoch) sets it for each epoch: DKD's warm-up depends on it
 
     def _scorer(self, model):
         def scorer(images):
@@ -78,7 +87,7 @@ class DistillStep:
         """The objective and the student's logits on x; gradients flow to student and distiller.
         ``epoch`` (1-based) is for losses with a warm-up (DKD)."""
         objective, distiller, normalize, shard = self.objective, self.distiller, self.normalize, self.processes.shard
-        x = standard_augment(images, self.pad, self.generator).float().div_(255)
+        x = images.float().div_(255)
         view = None
         if objective.needs_view or distiller.needs_view:
             view = self.augmentation(x, self.generator, self.scorer if self.augmentation.needs_scorer else None)
@@ -116,10 +125,16 @@ class DistillStep:
             loss = loss + objective.beta * distiller.loss(feat_s, feat_t, *on_x, index, epoch, view_logits)
         return loss, logit_s, own_target
 
-    def __call__(self, images, target, index, epoch):
+    def prepare(self, epoch):
+        self.student.train()
+        self.teacher.eval()
+        self.distiller.train()
+        self.epoch = epoch
+
+    def __call__(self, images, target, index):
         """Returns the loss, the student's logits on x and their targets (this process's shard)."""
         with autocast(images.device, self.amp):
-            loss, logit_s, own_target = self.loss(images, target, index, epoch)
+            loss, logit_s, own_target = self.loss(images, target, index, self.epoch)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.processes.average_gradients(self.distiller.parameters())
@@ -127,44 +142,27 @@ class DistillStep:
         return loss.detach(), logit_s.detach(), own_target
 
 
-def distill_epoch(step, split, opt, generators, epoch):
-    """One epoch of `step` (a DistillStep) over the shuffled training split."""
-    step.student.train()
-    step.teacher.eval()
-    step.distiller.train()
-    device = split.y.device
-    stats, guard = EpochStats(device), NonFiniteGuard(device)
-    batches = epoch_batches(len(split), opt.batch_size, generators["data"])
-    for number, index in enumerate(progress(batches, f"epoch {epoch}/{opt.epochs}", step.processes.is_main)):
-        loss, logit_s, target = step(*split.batch(index), epoch)
-        guard.observe(loss, number)
-        stats.update(loss, logit_s, target)
-    guard.check(epoch, step.processes)
-    return stats.result("train", step.processes)
+class InitStep:
+    """A step of CRD's initialisation phase (abound, factor, fsp): only `modules` train, in train
+    mode; the rest of the student and the teacher stay in eval mode, as in CRD's helper/pretrain.py."""
 
+    def __init__(self, student, teacher, distiller, modules, optimizer, normalize):
+        self.student, self.teacher, self.distiller = student, teacher, distiller
+        self.modules, self.optimizer, self.normalize = modules, optimizer, normalize
 
-def init_epoch(student, teacher, distiller, init_modules, split, optimizer, normalize, opt, generators,
-               epoch, pad):
-    """CRD's initialisation phase (abound, factor, fsp): only `init_modules` train, in train mode;
-    the rest of the student and the teacher stay in eval mode, as in CRD's helper/pretrain.py."""
-    student.eval()
-    teacher.eval()
-    for module in init_modules:
-        module.train()
-    guard = NonFiniteGuard(split.y.device)
-    batches = epoch_batches(len(split), opt.batch_size, generators["data"])
-    total = torch.zeros((), device=split.y.device)
-    for step, index in enumerate(progress(batches, f"init {epoch}/{opt.init_epochs}")):
-        images, _, _ = split.batch(index)
-        x = normalize(standard_augment(images, pad, generators["augment"]))
+    def prepare(self, epoch):
+        self.student.eval()
+        self.teacher.eval()
+        for module in self.modules:
+            module.train()
+
+    def __call__(self, images, target, index):
+        x = self.normalize(images)
         with torch.no_grad():
-            feat_t, _ = teacher(x, is_feat=True, preact=distiller.preact)
-        feat_s, _ = student(x, is_feat=True, preact=distiller.preact)
-        loss = distiller.init_loss(feat_s, feat_t)
-        optimizer.zero_grad(set_to_none=True)
+            feat_t, _ = self.teacher(x, is_feat=True, preact=self.distiller.preact)
+        feat_s, _ = self.student(x, is_feat=True, preact=self.distiller.preact)
+        loss = self.distiller.init_loss(feat_s, feat_t)
+        self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        optimizer.step()
-        guard.observe(loss, step)
-        total += loss.detach()
-    guard.check(f"init {epoch}")
-    return total.item() / max(len(batches), 1)
+        self.optimizer.step()
+        return loss.detach(), None, target

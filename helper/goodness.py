@@ -8,7 +8,7 @@ teacher at temperature 1; per group their mean probability vector; T. stddev is 
 
     schemes = build_schemes(["identity", "cutmix_pick_T"], DAConfig(32, mean=data.mean))
     settings = GoodnessSettings(n_groups=original_group_count(len(train), 64, 5))
-    measured = measure_goodness(teacher, train, normalize, schemes, settings, pad=4)
+    measured = measure_goodness(teacher, train, normalize, schemes, settings)
     table = summarize(measured, settings)  # {name: {"t_stddev", "ci95", "mean_entropy", "seconds"}}
 
 Facts from the original code (MingSun-Tse/Good-DA-in-KD, helper/loops.py train_distill, the
@@ -39,9 +39,8 @@ import torch
 from torch import Tensor
 
 from helper.augment import Augmentation, DAConfig, build_augmentation, softmax_entropy
-from helper.cli import UsageError
 from helper.distributed import Processes
-from helper.image_ops import standard_augment
+from helper.errors import UsageError
 from helper.loops import progress
 
 PICK_BY_TEACHER, PICK_BY_STUDENT = "cutmix_pick_T", "cutmix_pick_S"
@@ -284,11 +283,11 @@ class _Clock:
 
 @torch.inference_mode()
 def measure_goodness(teacher, split, normalize, schemes: Sequence[Scheme], settings: GoodnessSettings,
-                     pad: int, student=None, processes=Processes()) -> GoodnessPass:
+                     student=None, processes=Processes()) -> GoodnessPass:
     """Run the teacher over the planned batches and their views for every scheme.
 
-    split: a DeviceSplit of the training set; normalize: the data set's Normalize; pad: the
-    standard DA's crop padding. Teacher and student run in eval mode, without gradients. With
+    split: a DeviceSplit of the training set (it applies the standard DA); normalize: the data
+    set's Normalize. Teacher and student run in eval mode, without gradients. With
     several processes every process makes the same batches and views, and each forward is split
     between them and gathered, so the numbers are those of one process."""
     if any(s.scorer == "student" for s in schemes) and student is None:
@@ -303,14 +302,14 @@ def measure_goodness(teacher, split, normalize, schemes: Sequence[Scheme], setti
     with _eval_mode(*models):
         streams = [(list(schemes), ())] if settings.paired else [([s], (s.name,)) for s in schemes]
         for members, stream in streams:
-            found, seconds = _measure_stream(split, members, settings, pad, scorers, stream,
+            found, seconds = _measure_stream(split, members, settings, scorers, stream,
                                              processes.is_main)
             measurements.update(found)
             originals_seconds += seconds
     return GoodnessPass(measurements, originals_seconds)
 
 
-def _measure_stream(split, schemes, settings, pad, scorers, stream, show_progress=True):
+def _measure_stream(split, schemes, settings, scorers, stream, show_progress=True):
     """One sequence of batches shared by ``schemes``: the x half is computed once for all.
     scorers["teacher"] (and ["student"]) map images to logits."""
     teacher = scorers["teacher"]
@@ -328,8 +327,7 @@ def _measure_stream(split, schemes, settings, pad, scorers, stream, show_progres
         start = clock.now()
         # The DAs work per batch (partners and picks are within a batch) on [0, 1] floats, as in
         # training; the teacher runs on the whole chunk.
-        xs = [standard_augment(split.batch(index)[0], pad, standard_generator).float().div_(255)
-              for index in chunk]
+        xs = [split.batch(index, standard_generator)[0].float().div_(255) for index in chunk]
         originals.add(teacher(torch.cat(xs)), [len(x) for x in xs])
         originals_seconds += clock.now() - start
         for scheme in schemes:

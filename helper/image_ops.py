@@ -60,6 +60,11 @@ def random_hflip(x: Tensor, generator=None, per_sample: bool = True) -> Tensor:
     return torch.where(flip.view(b, 1, 1, 1), x.flip(-1), x)
 
 
+def crop_padding(image_size: int) -> int:
+    """The standard DA's crop padding: 4 on 32x32 (CRD's RandomCrop(32, padding=4)), 8 on 64x64."""
+    return image_size // 8
+
+
 def standard_augment(x: Tensor, pad: int, generator=None) -> Tensor:
     """The standard CIFAR DA of CRD, per sample: random crop with zero padding, then flip."""
     return random_hflip(random_crop(x, pad, generator), generator)

@@ -1,12 +1,17 @@
-"""One epoch of training, and evaluation, on batches formed on the device."""
+"""The one epoch loop of every training phase, with the optimisation step as the object that
+varies (cross-entropy here; distillation and CRD's init phase in helper/distill.py), and evaluation.
+
+A step is called as ``step(images, target, index)`` on a standard-augmented uint8 batch and
+returns ``(loss, logits, target)`` of this process's shard (logits may be None where there are
+none to score); ``step.prepare(epoch)`` sets the train/eval modes of its models for an epoch (and
+tells the step the epoch, for losses with a warm-up)."""
 import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from helper.batches import EVAL_BATCH_SIZE, epoch_batches
-from helper.cli import NonFiniteLossError
+from helper.batches import EVAL_BATCH_SIZE
 from helper.distributed import Processes
-from helper.image_ops import standard_augment
+from helper.errors import NonFiniteLossError
 from helper.performance import autocast
 
 
@@ -38,8 +43,9 @@ class EpochStats:
 
     def update(self, loss, logits, target):
         n = len(target)
-        self.sums += torch.stack([loss.detach().double() * n,
-                                  (logits.detach().argmax(dim=1) == target).sum().double(),
+        correct = (logits.detach().argmax(dim=1) == target).sum().double() if logits is not None \
+            else self.sums.new_zeros(())
+        self.sums += torch.stack([loss.detach().double() * n, correct,
                                   torch.tensor(float(n), dtype=torch.float64, device=self.sums.device)])
 
     def result(self, prefix, processes=Processes()):
@@ -52,27 +58,43 @@ def progress(iterable, desc, show=True):
     return tqdm(iterable, desc=desc, leave=False, disable=None if show else True, dynamic_ncols=True)
 
 
-def train_epoch(model, split, optimizer, normalize, opt, generators, epoch, pad, processes=Processes()):
-    """Cross-entropy training of one model on standard-augmented batches (train_teacher.py). With
-    several processes each trains on its shard of the same global batch."""
-    model.train()
+def run_epoch(step, split, batch_size, generators, epoch, epochs, processes=Processes(), phase=""):
+    """One shuffled pass of `step` over `split` (epoch `epoch` of `epochs`); returns the mean train
+    loss and accuracy. `phase` names a phase other than the main one ("init") in bars and errors."""
+    step.prepare(epoch)
     device = split.y.device
     stats, guard = EpochStats(device), NonFiniteGuard(device)
-    batches = epoch_batches(len(split), opt.batch_size, generators["data"])
-    for step, index in enumerate(progress(batches, f"epoch {epoch}/{opt.epochs}", processes.is_main)):
-        images, target, _ = split.batch(index)
-        images = standard_augment(images, pad, generators["augment"])
-        target = processes.shard(target)
-        with autocast(device, opt.amp):
-            logits = model(normalize(processes.shard(images)))
-            loss = F.cross_entropy(logits, target)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        guard.observe(loss, step)
+    name = f"{phase} {epoch}" if phase else epoch
+    for number, batch in enumerate(progress(split.epoch(batch_size, generators), f"{phase or 'epoch'} "
+                                            f"{epoch}/{epochs}", processes.is_main)):
+        loss, logits, target = step(*batch)
+        guard.observe(loss, number)
         stats.update(loss, logits, target)
-    guard.check(epoch, processes)
+    guard.check(name, processes)
     return stats.result("train", processes)
+
+
+class CrossEntropyStep:
+    """train_teacher.py's step: cross-entropy of one model; with several processes each trains on
+    its shard of the same global batch."""
+
+    def __init__(self, model, optimizer, normalize, amp=False, processes=Processes()):
+        self.model, self.optimizer, self.normalize = model, optimizer, normalize
+        self.amp, self.processes = amp, processes
+
+    def prepare(self, epoch):
+        self.model.train()
+
+    def __call__(self, images, target, index):
+        shard = self.processes.shard
+        target = shard(target)
+        with autocast(images.device, self.amp):
+            logits = self.model(self.normalize(shard(images)))
+            loss = F.cross_entropy(logits, target)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        return loss.detach(), logits.detach(), target
 
 
 @torch.inference_mode()

@@ -58,15 +58,16 @@ from dataset.cifar import CIFAR100_MEAN, CIFAR100_STD  # noqa: E402
 from distiller_zoo import DistillContext, build_distiller, probe_features  # noqa: E402
 from helper.augment import DAConfig  # noqa: E402
 from helper.batches import DeviceSplit, Normalize  # noqa: E402
-from helper.cli import UsageError, run_main  # noqa: E402
+from helper.cli import run_main, script_parser  # noqa: E402
 from helper.distill import DistillStep, Objective  # noqa: E402
+from helper.errors import UsageError  # noqa: E402
 from helper.goodness import DA_NAMES, GoodnessSettings, build_schemes, measure_goodness  # noqa: E402
 from helper.options import add_speed_args  # noqa: E402
 from helper.performance import autocast, configure_backend, memory_format, prepare_model  # noqa: E402
 from helper.pretrained import build_model  # noqa: E402
 from helper.run_log import write_json  # noqa: E402
 from helper.training import make_generators  # noqa: E402
-from helper.util import select_device  # noqa: E402
+from helper.distributed import select_device  # noqa: E402
 
 DEFAULT_PAIRS = ("wrn_40_2:wrn_16_2", "resnet56:resnet20")
 NUM_CLASSES, IMAGE_SIZE, CHANNELS = 100, 32, 3  # CIFAR-100
@@ -84,7 +85,7 @@ def parse_pair(text):
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = script_parser(__doc__)
     parser.add_argument("--pairs", nargs="+", type=parse_pair, default=[parse_pair(p) for p in DEFAULT_PAIRS],
                         metavar="TEACHER:STUDENT", help=f"default: {' '.join(DEFAULT_PAIRS)}")
     parser.add_argument("--das", nargs="+", default=list(DA_NAMES), metavar="DA",
@@ -244,16 +245,16 @@ def distill_step(teacher, student, scheme, config, normalize, opt, device):
     """train_student.py's DistillStep for ``scheme`` with the paper's KD settings."""
     feat_s, feat_t = probe_features(student, teacher, random_inputs(2, opt, device))
     distiller = build_distiller("kd", DistillContext(feat_s, feat_t, torch.zeros(0, dtype=torch.long),
-                                                     SimpleNamespace(**KD))).to(device)
+                                                     SimpleNamespace(**KD, logit_stand=False))).to(device)
     objective = Objective(KD["gamma"], KD["alpha"], KD["beta"], KD["lw_mix"], KD["kd_T"])
     optimizer = torch.optim.SGD(list(student.parameters()) + list(distiller.parameters()), **SGD)
     generator = make_generators(opt.seed)["augment"]
     return DistillStep(student, teacher, distiller, scheme.augmentation, objective, optimizer, normalize,
-                       generator, config.pad, pick_by_student=scheme.scorer == "student", amp=opt.amp)
+                       generator, pick_by_student=scheme.scorer == "student", amp=opt.amp)
 
 
 def real_step(step, split, opt):
-    """One train_student.py step (b): gather a batch on the device, then DistillStep, as a
+    """One train_student.py step (b): gather and standard-augment a batch on the device, then DistillStep, as a
     function of no arguments. The index batches are drawn beforehand, as epoch_batches does."""
     generator = torch.Generator().manual_seed(opt.seed)
     n_steps = opt.warmup + opt.repeats
@@ -262,7 +263,7 @@ def real_step(step, split, opt):
     batches = iter(order[:n_steps * opt.batch_size].view(n_steps, opt.batch_size))
 
     def run():
-        step(*split.batch(next(batches)), 1)
+        step(*split.batch(next(batches), step.generator))
     return run
 
 
@@ -293,7 +294,7 @@ def goodness_pass(teacher, student, split, normalize, schemes, settings, config,
     counted_t = ImageCounter(teacher)
     counted_s = ImageCounter(student) if any(s.scorer == "student" for s in schemes) else None
     with autocast(device, opt.amp):
-        measure_goodness(counted_t, split, normalize, schemes, settings, config.pad, counted_s)
+        measure_goodness(counted_t, split, normalize, schemes, settings, counted_s)
     return counted_t.images, counted_s.images if counted_s is not None else 0
 
 

@@ -3,7 +3,7 @@
 # print. Paths are relative to the repository root, where every script runs.
 #
 # Knobs (all optional):
-#   PYTHON        interpreter (python3)
+#   PYTHON        interpreter (default: the `python` of the active environment)
 #   DRY_RUN=1     print the commands instead of running them
 #   EPOCHS        epochs of a standard run (the scripts' --epoch_factor still multiplies it)
 #   TRIALS        trials per student setting (3, as the paper averages at least 3 runs)
@@ -18,7 +18,7 @@
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-PYTHON="${PYTHON:-python3}"
+PYTHON="${PYTHON:-python}"
 DRY_RUN="${DRY_RUN:-0}"
 TRIALS="${TRIALS:-3}"
 DATASET="${DATASET:-cifar100}"

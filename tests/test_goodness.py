@@ -16,7 +16,7 @@ from conftest import ROOT
 from helper.augment import DAConfig
 from helper.batches import DeviceSplit, Normalize
 from helper.checkpoint import save_checkpoint
-from helper.cli import UsageError
+from helper.errors import UsageError
 from helper.goodness import (DA_NAMES, GoodnessSettings, bootstrap_ci, build_schemes, epoch_stream,
                              group_means, measure_goodness, original_group_count, planned_batches,
                              sample_stream, summarize, t_stddev)
@@ -47,7 +47,7 @@ def softmax(z):
 
 
 def split_of(images):
-    return DeviceSplit(images, torch.zeros(len(images), dtype=torch.long), "cpu")
+    return DeviceSplit(images, torch.zeros(len(images), dtype=torch.long), "cpu", pad=0)
 
 
 IDENTITY_NORMALIZE = Normalize((0.0, 0.0, 0.0), (1.0, 1.0, 1.0), "cpu")  # m is the pixel mean in [0, 1]
@@ -68,7 +68,7 @@ def run(names, settings, images, teacher=None, student=None):
     schemes = build_schemes(names, DAConfig(images.shape[-1], mean=(0.5, 0.5, 0.5)),
                             have_student=student is not None)
     return measure_goodness(teacher or MeanTeacher(), split_of(images), IDENTITY_NORMALIZE, schemes,
-                            settings, pad=0, student=student)
+                            settings, student=student)
 
 
 # ----------------------------------------------------------------------------- the pure math

@@ -18,7 +18,7 @@ from distiller_zoo.logit import LogitLoss
 from helper.augment import DAConfig, build_augmentation
 from helper.batches import Normalize
 from helper.checkpoint import load_checkpoint
-from helper.cli import UsageError
+from helper.errors import UsageError
 from helper.distill import DistillStep, Objective
 from helper.run_log import read_metrics
 from helper.training import make_generators
@@ -101,23 +101,23 @@ def student_flags(path_t, folder, epochs, extra=()):
 def test_a_few_epochs_lower_the_loss_and_resume_bit_for_bit(method, digits_teacher, tmp_path, monkeypatch):
     flags = METHODS[method]
     straight = train_student.main(student_flags(digits_teacher, tmp_path / "straight", 3, flags))
-    metrics = read_metrics(str(tmp_path / "straight" / "run_trial_0"))
+    metrics = read_metrics(str(tmp_path / "straight" / "run_trial_1"))
     assert metrics[-1]["train_loss"] < metrics[0]["train_loss"], [m["train_loss"] for m in metrics]
 
-    real_epoch = train_student.distill_epoch
+    real_epoch = train_student.run_epoch
 
-    def stop_at_epoch_3(step, split, opt, generators, epoch):
+    def stop_at_epoch_3(step, split, batch_size, generators, epoch, *rest):
         if epoch == 3:
             raise KeyboardInterrupt
-        return real_epoch(step, split, opt, generators, epoch)
+        return real_epoch(step, split, batch_size, generators, epoch, *rest)
 
-    monkeypatch.setattr(train_student, "distill_epoch", stop_at_epoch_3)
+    monkeypatch.setattr(train_student, "run_epoch", stop_at_epoch_3)
     with pytest.raises(KeyboardInterrupt):
         train_student.main(student_flags(digits_teacher, tmp_path / "killed", 3, flags))
-    monkeypatch.setattr(train_student, "distill_epoch", real_epoch)
+    monkeypatch.setattr(train_student, "run_epoch", real_epoch)
     resumed = train_student.main(student_flags(digits_teacher, tmp_path / "killed", 3, [*flags, "--resume"]))
-    a = load_checkpoint(str(tmp_path / "straight" / "run_trial_0" / "ckpt_epoch_3.pth"))
-    b = load_checkpoint(str(tmp_path / "killed" / "run_trial_0" / "ckpt_epoch_3.pth"))
+    a = load_checkpoint(str(tmp_path / "straight" / "run_trial_1" / "ckpt_epoch_3.pth"))
+    b = load_checkpoint(str(tmp_path / "killed" / "run_trial_1" / "ckpt_epoch_3.pth"))
     for key in ("model", "distiller", "optimizer", "rng"):
         assert_bitwise_equal(a[key], b[key], key)
     assert resumed["last_test_loss"] == straight["last_test_loss"]
@@ -142,9 +142,9 @@ def test_cifar100_subset_with_cutmix_pick(method, cifar_teacher, tmp_path):
     train_student.main(["--path_t", cifar_teacher, "--model_s", "resnet8", "--mix_mode", "cutmix_pick", *CIFAR_SUBSET,
                         "--epochs", "3", "--lr_decay_epochs", "10", "--project", method,
                         "--model_path", str(tmp_path), *METHODS[method]])
-    losses = [m["train_loss"] for m in read_metrics(str(tmp_path / f"{method}_trial_0"))]
+    losses = [m["train_loss"] for m in read_metrics(str(tmp_path / f"{method}_trial_1"))]
     assert losses[-1] < losses[0], losses
-    with open(tmp_path / f"{method}_trial_0" / "args.json") as f:
+    with open(tmp_path / f"{method}_trial_1" / "args.json") as f:
         assert json.load(f)["distill"] == METHODS[method][1]
 
 
