@@ -29,7 +29,7 @@ class LogitLoss(nn.Module):
     what one does. ``T``: the temperature of its softmax (recorded with the run's objective)."""
 
     couples_batch: bool = False
-    T: float
+    T: float = 1.0
 
     def forward(self, logit_s: Tensor, logit_t: Tensor, target: Tensor, epoch: int) -> Tensor:
         raise NotImplementedError

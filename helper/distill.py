@@ -88,8 +88,9 @@ class DistillStep:
         ``epoch`` (1-based) is for losses with a warm-up (DKD)."""
         objective, distiller, normalize, shard = self.objective, self.distiller, self.normalize, self.processes.shard
         x = images.float().div_(255)
+        distiller_view = distiller.needs_view and objective.beta != 0  # MLKD's strong view
         view = None
-        if objective.needs_view or distiller.needs_view:
+        if objective.needs_view or distiller_view:
             view = self.augmentation(x, self.generator, self.scorer if self.augmentation.needs_scorer else None)
             n_view, view = len(view.x), self._shard(view)
         x, own_target, index = shard(x), shard(target), shard(index)
@@ -102,7 +103,7 @@ class DistillStep:
         view_logits = None
         if view is not None:
             logit_s_view = self.student(normalize(view.x))
-            if objective.lw_view or distiller.needs_view:
+            if objective.lw_view or distiller_view:
                 if self.reuse_scores:
                     logit_t_view = view.logits
                 else:
