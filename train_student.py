@@ -101,7 +101,7 @@ def build_objective(opt, distiller=None):
 
 def objective_warnings(opt, distiller):
     """Settings that are legal, as in the original code, but rarely what a user means."""
-    if opt.lw_mix is None and opt.mix_mode != "identity":
+    if opt.lw_mix is None and opt.mix_mode != "identity" and not (distiller.needs_view and opt.beta):
         yield (f"--mix_mode {opt.mix_mode} has no effect without --lw_mix (as in the original code); "
                "the paper's objective adds --lw_mix [1,0,1]")
     if opt.method_as_kl:

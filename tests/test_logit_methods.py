@@ -163,3 +163,15 @@ def test_base_temp_needs_logit_stand():
     with pytest.raises(UsageError, match="add --logit_stand"):
         train_student.parse_args(["--path_t", "x.pth", "--base_temp", "3"])
     assert train_student.parse_args(["--path_t", "x.pth", "--logit_stand"]).base_temp == 2.0
+
+
+def test_notes_know_that_mlkd_uses_the_view_and_method_as_kl_uses_a():
+    def notes(flags):
+        opt = train_student.parse_args(["--path_t", "x.pth", "--mix_mode", "cutmix_pick", *flags])
+        distiller = build_distiller(opt.distill, DistillContext([], [], torch.arange(4), opt))
+        return " ".join(train_student.objective_warnings(opt, distiller))
+
+    assert "no effect without --lw_mix" in notes(["--distill", "kd", "-a", "0.9"])
+    assert "no effect" not in notes(["--distill", "mlkd", "-b", "0.9"])  # MLKD's strong view is x'
+    assert "-b 0.9" in notes(["--distill", "mlkd"])  # its loss is off at the default -b 0
+    assert "-a is 0" in notes(["--distill", "dkd", "--method_as_kl"])
