@@ -84,6 +84,17 @@ def settings_for(opt, n_groups):
                             paired=not opt.unpaired, seed=opt.seed)
 
 
+def goodness_record(opt, teacher_arch, teacher_acc, settings, train_size, originals_seconds, results):
+    """The --out JSON (scripts/summarize.py reads it): the settings of the pass and each DA's result."""
+    return {"path_t": opt.path_t, "teacher_arch": teacher_arch, "dataset": opt.dataset,
+            "teacher_test_acc": teacher_acc, "n_groups": settings.n_groups,
+            "group_batches": settings.group_batches, "batch_size": settings.batch_size,
+            "grouping": settings.grouping, "paired": settings.paired, "seed": settings.seed,
+            "path_s": opt.path_s, "da_granularity": opt.da_granularity, "mix_n_run": opt.mix_n_run,
+            "n_pick": opt.n_pick, "n_bootstrap": opt.n_bootstrap, "train_size": train_size,
+            "originals_seconds": originals_seconds, "results": results}
+
+
 def format_table(results):
     """One line per DA, lowest (best) T. stddev first."""
     lines = [f"{'DA':<15} {'T. stddev':>10}  {'95% CI':<22} {'mean entropy':>12} {'seconds':>8}"]
@@ -120,13 +131,7 @@ def main(argv=None):
           f"teacher on x: {measured.originals_seconds:.1f}s)")
     say(format_table(results))
 
-    record = {"path_t": opt.path_t, "teacher_arch": arch, "dataset": opt.dataset,
-              "teacher_test_acc": teacher_acc, "n_groups": settings.n_groups,
-              "group_batches": settings.group_batches, "batch_size": settings.batch_size,
-              "grouping": settings.grouping, "paired": settings.paired, "seed": settings.seed,
-              "path_s": opt.path_s, "da_granularity": opt.da_granularity, "mix_n_run": opt.mix_n_run,
-              "n_pick": opt.n_pick, "n_bootstrap": opt.n_bootstrap, "train_size": len(train),
-              "originals_seconds": measured.originals_seconds, "results": results}
+    record = goodness_record(opt, arch, teacher_acc, settings, len(train), measured.originals_seconds, results)
     if opt.out and processes.is_main:
         os.makedirs(os.path.dirname(os.path.abspath(opt.out)), exist_ok=True)
         write_json(opt.out, record)

@@ -94,6 +94,15 @@ def parse_lw_mix(text):
     return weights
 
 
+def run_identity(opt, num_classes, teacher_arch, teacher_acc, objective=None):
+    """What a student run's checkpoints and summary.json record of it (scripts/summarize.py reads it).
+    ``objective``: the run's (needed with --method_as_kl, whose KL_T is the distiller's)."""
+    objective = objective or build_objective(opt)
+    return {"arch": opt.model_s, "num_classes": num_classes, "dataset": opt.dataset, "teacher_arch": teacher_arch,
+            "distill": opt.distill, "mix_mode": opt.mix_mode, "da": da_name(opt.mix_mode, opt.cutmix_pick_criterion),
+            "teacher_test_acc": teacher_acc, "path_t": opt.path_t, "objective": objective.weights()}
+
+
 def build_objective(opt, distiller=None):
     """The objective of the flags; with --method_as_kl its KL_T is the distiller's logit loss."""
     return Objective(opt.gamma, opt.alpha, opt.beta, opt.lw_mix, opt.kd_T, logit_loss=kl_term(opt, distiller))
@@ -156,10 +165,7 @@ def main(argv=None):
     trained = processes.wrap(student)
     optimizer = torch.optim.SGD(list(trained.parameters()) + list(distiller.parameters()),
                                 lr=opt.learning_rate, momentum=opt.momentum, weight_decay=opt.weight_decay)
-    identity = {"arch": opt.model_s, "num_classes": data.num_classes, "dataset": opt.dataset,
-                "teacher_arch": teacher_arch, "distill": opt.distill, "mix_mode": opt.mix_mode,
-                "da": da_name(opt.mix_mode, opt.cutmix_pick_criterion), "teacher_test_acc": teacher_acc,
-                "path_t": opt.path_t, "objective": objective.weights()}
+    identity = run_identity(opt, data.num_classes, teacher_arch, teacher_acc, objective)
     training = Training(folder, opt, {"model": student, "distiller": distiller}, optimizer,
                         generators, identity, processes)
     if opt.resume and training.resume():
