@@ -140,7 +140,7 @@ def main(argv=None):
     opt = parse_args(argv)
     seed_everything(opt.seed)
     processes, device = init_processes(opt.device)
-    configure_backend(device, opt)
+    configure_backend(device)
     data = load_device_data(opt, device)
     train, test, normalize = data.train, data.test, data.normalize
     teacher, teacher_arch, _ = load_model(opt.path_t, data.num_classes, device, fallback_arch=opt.model_t)
