@@ -123,7 +123,7 @@ def main(argv=None):
     opt = parse_args(argv)
     seed_everything(opt.seed)
     processes, device = init_processes(opt.device)
-    configure_backend(device, opt)
+    configure_backend(device)
     say = print if processes.is_main else (lambda *args: None)
     data = load_device_data(opt, device)
     config = DAConfig(data.image_size, granularity=opt.da_granularity, mean=data.mean)
