@@ -5,7 +5,6 @@ import os
 
 import optuna
 import pytest
-import torch
 
 import eval_da_goodness
 import tune_da
