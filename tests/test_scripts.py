@@ -8,6 +8,8 @@ import time
 
 import pytest
 
+from conftest import SHARED_DATA
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPTS = os.path.join(ROOT, "scripts")
 SHELL_SCRIPTS = sorted(f for f in os.listdir(SCRIPTS) if f.endswith(".sh"))
@@ -272,3 +274,22 @@ def test_a_failed_parallel_run_fails_the_script_and_keeps_the_others(tmp_path):
     ended = sorted(c.split("--project ")[1].split()[0] for c in calls if c.startswith("end"))
     assert ended == ["kd__vgg13vgg8__cifar100__cutmix", "kd__vgg13vgg8__cifar100__identity"]
     assert not any("summarize.py" in c for c in calls)
+
+
+# END-TO-END (slow, ~1 min): scripts/gpu_check.sh's whole path on the CPU, scaled down.
+@pytest.mark.skipif(not os.path.isdir(os.path.join(SHARED_DATA, "cifar-100-python")), reason="needs CIFAR-100")
+def test_gpu_check_runs_on_the_cpu(tmp_path):
+    env = dict(os.environ, PYTHON=sys.executable, DEVICE="cpu", COMPILE="0", TRAIN_SUBSET="200", PAIR="resnet8:resnet8",
+               BENCH_DAS="identity", BENCH_REPEATS="1", BENCH_FLAGS="--train_size 256 --goodness_batches 10",
+               DATA_FOLDER=SHARED_DATA, OUT=str(tmp_path / "gc"))
+    done = subprocess.run(["bash", os.path.join(SCRIPTS, "gpu_check.sh")], env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    with open(tmp_path / "gc" / "gpu_check.json") as f:
+        record = json.load(f)
+    assert sorted(record["steps"]) == ["bench", "bench_amp", "cuda_tests", "goodness", "student", "teacher"]
+    assert all(step["status"] == 0 for step in record["steps"].values())
+    assert record["student_summary"]["da"] == "cutmix_pick_T" and record["student_summary"]["epochs"] == 1
+    assert record["benchmarks"]["bench"]["pairs"]["resnet8->resnet8"]["das"]["identity"]["step_ms"] > 0
+    assert record["benchmarks"]["bench_compile"] is None
+    assert set(record["goodness"]["results"]) >= {"identity", "cutmix_pick_T"}
