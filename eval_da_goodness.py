@@ -18,7 +18,7 @@ from helper.cli import UsageError, run_main
 from helper.distributed import init_processes
 from helper.goodness import (DA_NAMES, GROUPINGS, PICK_BY_STUDENT, GoodnessSettings, build_schemes,
                              check_da_names, measure_goodness, original_group_count, summarize)
-from helper.loops import evaluate
+from helper.loops import evaluate_metrics
 from helper.options import add_data_args, add_speed_args, add_teacher_args
 from helper.performance import autocast, configure_backend, prepare_model
 from helper.pretrained import load_model
@@ -43,7 +43,7 @@ def parse_args(argv=None):
     group = parser.add_argument_group("T. stddev")
     group.add_argument("--n_groups", type=int, default=None,
                        help="groups to measure (default: as many as 10 epochs give in the original "
-                            "grouping, 1564 on CIFAR-100)")
+                            "grouping, 1564 on CIFAR-100; at most 1564 on streamed sets such as ImageNet)")
     group.add_argument("--group_batches", type=int, default=5, help="batches per group")
     group.add_argument("--batch_size", type=int, default=64)
     group.add_argument("--compute_batch", type=int, default=1024,
@@ -100,14 +100,17 @@ def main(argv=None):
     seed_everything(opt.seed)
     processes, device = init_processes(opt.device)
     configure_backend(device, opt)
-    data = load_device_data(opt, device)
+    data = load_device_data(opt, device, processes)
     train = data.train
     teacher, arch, student = load_models(opt, data.num_classes, device)
-    _, teacher_acc = evaluate(teacher, data.test, data.normalize, opt.amp, processes)
+    teacher_result = evaluate_metrics(teacher, data.test, data.normalize, opt.amp, processes)
+    teacher_acc = teacher_result["test_acc"]
     say = print if processes.is_main else (lambda *args: None)
-    say(f"teacher {arch} ({opt.path_t}): test accuracy {teacher_acc:.2f}%")
+    say(f"teacher {arch} ({opt.path_t}): test top-1 accuracy {teacher_acc:.2f}%, "
+        f"top-5 {teacher_result['test_acc5']:.2f}%")
 
-    n_groups = opt.n_groups or original_group_count(len(train), opt.batch_size, opt.group_batches)
+    n_groups = opt.n_groups or min(original_group_count(len(train), opt.batch_size, opt.group_batches),
+                                   data.goodness_groups or float("inf"))
     settings = settings_for(opt, n_groups)
     config = DAConfig(data.image_size, granularity=opt.da_granularity, mix_n_run=opt.mix_n_run,
                       n_pick=opt.n_pick, mean=data.mean)

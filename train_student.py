@@ -16,7 +16,7 @@ from helper.batches import load_device_data
 from helper.cli import UsageError, run_main
 from helper.distributed import init_processes
 from helper.distill import DistillStep, InitStep, Objective
-from helper.loops import evaluate, run_epoch
+from helper.loops import evaluate, evaluate_metrics, run_epoch
 from helper.options import (add_data_args, add_speed_args, add_teacher_args, add_training_args,
                             finalize_training_args)
 from helper.performance import configure_backend, prepare_model
@@ -93,7 +93,7 @@ def main(argv=None):
     seed_everything(opt.seed)
     processes, device = init_processes(opt.device)
     configure_backend(device, opt)
-    data = load_device_data(opt, device)
+    data = load_device_data(opt, device, processes)
     train, test, normalize = data.train, data.test, data.normalize
     teacher, teacher_arch, _ = load_model(opt.path_t, data.num_classes, device, fallback_arch=opt.model_t)
     for p in teacher.parameters():
@@ -101,8 +101,8 @@ def main(argv=None):
     teacher = prepare_model(teacher, opt.channels_last, opt.compile)
     student = prepare_model(build_model(opt.model_s, data.num_classes).to(device), opt.channels_last, opt.compile)
     # a sample batch tells the distiller its feature shapes, as CRD does
-    feat_s, feat_t = probe_features(student, teacher, normalize(train.x[:2]))
-    distiller = build_distiller(opt.distill, DistillContext(feat_s, feat_t, train.y.cpu(), opt)).to(device)
+    feat_s, feat_t = probe_features(student, teacher, normalize(train.probe(2)))
+    distiller = build_distiller(opt.distill, DistillContext(feat_s, feat_t, train.labels, opt)).to(device)
     if opt.beta is None:
         opt.beta = distiller.default_beta
     if processes.enabled and (distiller.init_epochs or list(distiller.buffers())):
@@ -111,9 +111,11 @@ def main(argv=None):
 
     folder = os.path.join(opt.model_path, run_name(opt, teacher_arch))
     prepare_run_folder(folder, resume=opt.resume, overwrite=opt.overwrite)
-    teacher_loss, teacher_acc = evaluate(teacher, test, normalize, opt.amp, processes)
+    teacher_result = evaluate_metrics(teacher, test, normalize, opt.amp, processes)
+    teacher_acc = teacher_result["test_acc"]
     if processes.is_main:
-        print(f"teacher {teacher_arch}: test accuracy {teacher_acc:.2f}%, loss {teacher_loss:.4f}")
+        print(f"teacher {teacher_arch}: test top-1 accuracy {teacher_acc:.2f}%, top-5 "
+              f"{teacher_result['test_acc5']:.2f}%, loss {teacher_result['test_loss']:.4f}")
 
     da_config = DAConfig(data.image_size, granularity=opt.da_granularity, mix_n_run=opt.mix_n_run,
                          n_pick=opt.n_pick, mean=data.mean)

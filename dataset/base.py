@@ -8,6 +8,10 @@ class DatasetNotFoundError(FileNotFoundError):
     """A data set is not on disk; the message says where we looked and how to get it."""
 
 
+class DatasetError(ValueError):
+    """A data set on disk that cannot be used as it is; the message names the file or folder."""
+
+
 def missing_dataset_message(name, path, layout, download_hint):
     return f"{name} not found at {path} (expected layout: {layout}); {download_hint}"
 
@@ -31,6 +35,13 @@ class ImageDataset:
     @property
     def image_size(self):
         return self.train_x.shape[-1]
+
+    def resized(self, image_size):
+        """In-memory sets keep their stored size: only streamed sets decode at --image_size."""
+        if image_size != self.image_size:
+            raise DatasetError(f"--image_size applies to streamed data sets; {self.name} is stored at "
+                               f"{self.image_size}x{self.image_size}")
+        return self
 
     def subset(self, train_n=None, test_n=None, seed=0):
         """A stratified random subset of each split, the same for the same seed."""

@@ -1,7 +1,7 @@
 """Running a script so that bad input ends in one clear line and a non-zero exit, not a traceback."""
 import sys
 
-from dataset import DatasetNotFoundError
+from dataset import DatasetError, DatasetNotFoundError
 from helper.checkpoint import CheckpointError
 from helper.run_log import RunExistsError
 
@@ -14,7 +14,7 @@ class NonFiniteLossError(RuntimeError):
     """Training produced a NaN or infinite loss."""
 
 
-USER_ERRORS = (UsageError, DatasetNotFoundError, CheckpointError, RunExistsError, NonFiniteLossError)
+USER_ERRORS = (UsageError, DatasetNotFoundError, DatasetError, CheckpointError, RunExistsError, NonFiniteLossError)
 EXIT_USER_ERROR = 2
 
 

@@ -313,7 +313,7 @@ def _measure_stream(split, schemes, settings, scorers, stream, show_progress=Tru
     """One sequence of batches shared by ``schemes``: the x half is computed once for all.
     scorers["teacher"] (and ["student"]) map images to logits."""
     teacher = scorers["teacher"]
-    clock = _Clock(split.x.device)
+    clock = _Clock(split.device)
     batches = planned_batches(len(split), settings, stream)
     standard_generator = derived_generator(settings.seed, "standard", *stream)
     da_generators = {s.name: derived_generator(settings.seed, "da", s.name) for s in schemes}
@@ -323,11 +323,12 @@ def _measure_stream(split, schemes, settings, scorers, stream, show_progress=Tru
     chunks = [batches[i:i + per_forward] for i in range(0, len(batches), per_forward)]
     desc = "T. stddev" + (f" {stream[0]}" if stream else "")
     originals_seconds = 0.0
+    standard = iter(split.batches(batches, standard_generator))  # streamed sets decode ahead
     for chunk in progress(chunks, desc, show_progress):
         start = clock.now()
         # The DAs work per batch (partners and picks are within a batch) on [0, 1] floats, as in
         # training; the teacher runs on the whole chunk.
-        xs = [split.batch(index, standard_generator)[0].float().div_(255) for index in chunk]
+        xs = [next(standard)[0].float().div_(255) for _ in chunk]
         originals.add(teacher(torch.cat(xs)), [len(x) for x in xs])
         originals_seconds += clock.now() - start
         for scheme in schemes:

@@ -20,7 +20,15 @@ def add_data_args(parser):
     group = parser.add_argument_group("data")
     group.add_argument("--dataset", default="cifar100", choices=list(DATASETS))
     group.add_argument("--data_folder", default="./data",
-                       help="folder holding cifar-100-python/, cifar-10-batches-py/ or tiny-imagenet-200/")
+                       help="folder holding cifar-100-python/, cifar-10-batches-py/, tiny-imagenet-200/, "
+                            "svhn's .mat files, imagenet/ or imagenet100/; for imagefolder, the folder "
+                            "holding train/ and val/")
+    group.add_argument("--image_size", type=int, default=None,
+                       help="side of the crops of streamed data sets (imagenet, imagenet100, imagefolder; "
+                            "default 224)")
+    group.add_argument("--num_workers", type=int, default=None,
+                       help="DataLoader workers decoding streamed data sets (default: the cores, shared "
+                            "by the processes of a machine)")
     group.add_argument("--download", action="store_true", help="fetch the data set if missing (online only)")
     group.add_argument("--train_subset", type=int, default=None,
                        help="train on a stratified random subset of this size (fixed by --seed)")
