@@ -5,6 +5,7 @@ import os
 from conftest import SHARED_DATA
 
 SAMPLE = os.path.join(SHARED_DATA, "tinyimagenet-sample", "tiny-imagenet-200")
+GREYSCALE = os.path.join(SAMPLE, "train", "n01768244", "images", "n01768244_42.JPEG")  # mode L
 
 
 def sample_available():
@@ -16,7 +17,8 @@ def sample_classes():
 
 
 def make_image_folder(root, n_classes=4, train_per_class=6, val_per_class=2):
-    """root/{train,val}/<wnid>/*.JPEG linking the first images of the first n_classes wnids."""
+    """root/{train,val}/<wnid>/*.JPEG linking the first images of the first n_classes wnids; the
+    first class also gets the sample's greyscale image (its class's label is not the point)."""
     wnids = sample_classes()[:n_classes]
     val_of = {}
     with open(os.path.join(SAMPLE, "val", "val_annotations.txt")) as f:
@@ -32,4 +34,5 @@ def make_image_folder(root, n_classes=4, train_per_class=6, val_per_class=2):
             os.makedirs(folder)
             for path in files:
                 os.symlink(path, os.path.join(folder, os.path.basename(path)))
+    os.symlink(GREYSCALE, os.path.join(root, "train", wnids[0], "greyscale.JPEG"))
     return root
