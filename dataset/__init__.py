@@ -4,6 +4,7 @@ from .base import DatasetError, DatasetNotFoundError, ImageDataset, stratified_s
 from .cifar import load_cifar10, load_cifar100
 from .digits import load_digits
 from .folder import FolderDataset, load_imagefolder, load_imagenet, load_imagenet100
+from .svhn import load_svhn
 from .tinyimagenet import load_tinyimagenet
 
 DATASETS = {
@@ -11,6 +12,7 @@ DATASETS = {
     "cifar10": load_cifar10,
     "tinyimagenet": load_tinyimagenet,
     "digits": load_digits,
+    "svhn": load_svhn,
     "imagenet": load_imagenet,
     "imagenet100": load_imagenet100,
     "imagefolder": load_imagefolder,
