@@ -19,9 +19,9 @@ from helper.distributed import init_processes
 from helper.goodness import (DA_NAMES, GROUPINGS, PICK_BY_STUDENT, GoodnessSettings, build_schemes,
                              check_da_names, measure_goodness, original_group_count, summarize)
 from helper.loops import evaluate_metrics
-from helper.options import add_data_args, add_speed_args, add_teacher_args
+from helper.options import add_data_args, add_speed_args, add_teacher_args, check_teacher_args
 from helper.performance import autocast, configure_backend, prepare_model
-from helper.pretrained import load_model
+from helper.pretrained import load_model, load_teacher
 from helper.run_log import write_json
 from helper.util import seed_everything
 
@@ -57,7 +57,7 @@ def parse_args(argv=None):
     group.add_argument("--out", default=None, metavar="FILE.json", help="write the results here")
     add_data_args(parser)
     add_speed_args(parser)
-    opt = parser.parse_args(argv)
+    opt = check_teacher_args(parser.parse_args(argv))
     if opt.mix_mode is None:  # all DAs the given models can score
         opt.mix_mode = [name for name in DA_NAMES if name != PICK_BY_STUDENT or opt.path_s]
     check_da_names(opt.mix_mode, opt.path_s is not None)
@@ -69,7 +69,7 @@ def parse_args(argv=None):
 
 
 def load_models(opt, num_classes, device):
-    teacher, arch, _ = load_model(opt.path_t, num_classes, device, fallback_arch=opt.model_t)
+    teacher, arch, _ = load_teacher(opt, num_classes, device)
     teacher = prepare_model(teacher, opt.channels_last, opt.compile)
     student = None
     if PICK_BY_STUDENT in opt.mix_mode:

@@ -18,9 +18,9 @@ from helper.distributed import init_processes
 from helper.distill import DistillStep, InitStep, Objective
 from helper.loops import evaluate, evaluate_metrics, run_epoch
 from helper.options import (add_data_args, add_speed_args, add_teacher_args, add_training_args,
-                            finalize_training_args)
+                            check_teacher_args, finalize_training_args)
 from helper.performance import configure_backend, prepare_model
-from helper.pretrained import build_model, load_model
+from helper.pretrained import build_model, load_teacher
 from helper.run_log import prepare_run_folder
 from helper.training import Training, make_generators
 from helper.util import parse_float_list, seed_everything
@@ -67,7 +67,7 @@ def parse_args(argv=None):
     add_data_args(parser)
     add_training_args(parser)
     add_speed_args(parser)
-    opt = parser.parse_args(argv)
+    opt = check_teacher_args(parser.parse_args(argv))
     try:
         opt.lw_mix = parse_float_list(opt.lw_mix)
     except ValueError:
@@ -95,7 +95,7 @@ def main(argv=None):
     configure_backend(device, opt)
     data = load_device_data(opt, device, processes)
     train, test, normalize = data.train, data.test, data.normalize
-    teacher, teacher_arch, _ = load_model(opt.path_t, data.num_classes, device, fallback_arch=opt.model_t)
+    teacher, teacher_arch, _ = load_teacher(opt, data.num_classes, device)
     for p in teacher.parameters():
         p.requires_grad_(False)
     teacher = prepare_model(teacher, opt.channels_last, opt.compile)

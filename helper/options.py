@@ -41,10 +41,24 @@ def add_data_args(parser):
 
 def add_teacher_args(parser):
     group = parser.add_argument_group("models")
-    group.add_argument("--path_t", required=True, help="teacher checkpoint (ours or RepDistiller's)")
+    group.add_argument("--path_t", default=None, help="teacher checkpoint (ours, RepDistiller's, or a "
+                       "torchvision weight file such as resnet34-b627a593.pth)")
     group.add_argument("--model_t", default=None, help="teacher architecture, if neither the checkpoint "
-                       "nor its folder name tells it")
+                       "nor its folder or file name tells it")
+    group.add_argument("--pretrained", action="store_true",
+                       help="teacher: torchvision's ImageNet weights for --model_t (downloaded; online only)")
     return group
+
+
+def check_teacher_args(opt):
+    """Exactly one teacher source: --path_t, or --model_t with --pretrained."""
+    if opt.pretrained and (opt.model_t is None or opt.path_t is not None):
+        raise UsageError("--pretrained needs --model_t (e.g. resnet34) and no --path_t")
+    if not opt.pretrained and opt.path_t is None:
+        raise UsageError("the teacher is missing: pass --path_t CKPT, or --model_t ARCH --pretrained")
+    if opt.pretrained:
+        opt.path_t = f"torchvision:{opt.model_t}"  # how records name the teacher
+    return opt
 
 
 def add_speed_args(parser):
