@@ -5,13 +5,15 @@
     python scripts/make_imagenet100.py --imagenet /data/imagenet --out DIR --seed 1   # another draw
 
 The default list, dataset/imagenet100_classes.txt, was drawn with --seed 20220726 from the 1000
-ImageNet classes; the paper's own list is not public. Class folders are linked whole, so the tree
+ImageNet classes. The paper's own list is in the original repository's data/imagenet100.zip as the
+folder names <subset>/train/<wnid>: pass that zip as --classes to build the paper's ImageNet100. Class folders are linked whole, so the tree
 costs no disk space and --dataset imagenet100 reads it like any ImageFolder tree.
 """
 import argparse
 import os
 import random
 import sys
+import zipfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_CLASSES = os.path.join(ROOT, "dataset", "imagenet100_classes.txt")
@@ -19,7 +21,12 @@ SPLITS = ("train", "val")
 
 
 def read_classes(path):
-    """wnids one a line; blank lines and # comments ignored."""
+    """wnids one a line (blank lines and # comments ignored), or the class folders */train/<wnid>
+    of a zip such as the original repository's data/imagenet100.zip."""
+    if path.endswith(".zip"):
+        with zipfile.ZipFile(path) as archive:
+            parts = [name.rstrip("/").split("/") for name in archive.namelist()]
+        return sorted({p[-1] for p in parts if len(p) >= 2 and p[-2] == "train"})
     with open(path) as f:
         names = [line.split("#")[0].strip() for line in f]
     return [n for n in names if n]
@@ -58,7 +65,7 @@ def main(argv=None):
     parser.add_argument("--imagenet", required=True, help="ImageNet folder holding train/ and val/ by wnid")
     parser.add_argument("--out", required=True, help="folder to create, e.g. <data_folder>/imagenet100")
     source = parser.add_mutually_exclusive_group()
-    source.add_argument("--classes", default=None, help=f"class list file (default: {DEFAULT_CLASSES})")
+    source.add_argument("--classes", default=None, help=f"class list: a text file of wnids or a zip of */train/<wnid> folders (default: {DEFAULT_CLASSES})")
     source.add_argument("--seed", type=int, default=None, help="draw the classes from --imagenet's with this seed")
     parser.add_argument("--n_classes", type=int, default=100, help="classes to draw with --seed")
     opt = parser.parse_args(argv)

@@ -2,6 +2,7 @@
 import os
 import re
 import sys
+import zipfile
 
 import pytest
 
@@ -18,6 +19,15 @@ def test_shipped_list_is_100_distinct_wnids():
     classes = make_imagenet100.read_classes(make_imagenet100.DEFAULT_CLASSES)
     assert len(classes) == 100 == len(set(classes)) and classes == sorted(classes)
     assert all(re.fullmatch(r"n\d{8}", c) for c in classes)
+
+
+def test_reads_the_class_folders_of_the_original_repositorys_zip(tmp_path):
+    path = tmp_path / "imagenet100.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("subset_0.npy", b"")
+        for wnid in ("n02840245", "n01440764"):
+            archive.writestr(f"subset_0/train/{wnid}/", b"")
+    assert make_imagenet100.read_classes(str(path)) == ["n01440764", "n02840245"]
 
 
 def test_draw_is_fixed_by_the_seed():
