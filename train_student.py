@@ -102,12 +102,10 @@ def main(argv=None):
     student = prepare_model(build_model(opt.model_s, data.num_classes).to(device), opt.channels_last, opt.compile)
     # a sample batch tells the distiller its feature shapes, as CRD does
     feat_s, feat_t = probe_features(student, teacher, normalize(train.probe(2)))
-    distiller = build_distiller(opt.distill, DistillContext(feat_s, feat_t, train.labels, opt)).to(device)
+    distiller = build_distiller(opt.distill, DistillContext(feat_s, feat_t, train.labels, opt, processes))
+    distiller = processes.global_batchnorm(distiller.to(device))  # its regressors' BatchNorm layers
     if opt.beta is None:
         opt.beta = distiller.default_beta
-    if processes.enabled and (distiller.init_epochs or list(distiller.buffers())):
-        raise UsageError(f"--distill {opt.distill} keeps state that is not yet synchronised across processes "
-                         "(an initialisation phase or a memory bank): run it in one process")
 
     folder = os.path.join(opt.model_path, run_name(opt, teacher_arch))
     prepare_run_folder(folder, resume=opt.resume, overwrite=opt.overwrite)
@@ -135,7 +133,7 @@ def main(argv=None):
         if processes.is_main:
             print(f"resuming {folder} at epoch {training.start_epoch}")
     elif distiller.init_epochs:
-        run_init_phase(student, teacher, distiller, train, normalize, opt, generators)
+        run_init_phase(student, teacher, distiller, train, normalize, opt, generators, processes)
 
     step = DistillStep(trained, teacher, distiller, augmentation, objective, optimizer, normalize,
                        generators["augment"], opt.cutmix_pick_criterion == "student_entropy", opt.amp, processes)
@@ -148,15 +146,18 @@ def main(argv=None):
     return summary
 
 
-def run_init_phase(student, teacher, distiller, train, normalize, opt, generators):
-    """CRD's initialisation for abound, factor and fsp, with its own SGD on the init parameters."""
+def run_init_phase(student, teacher, distiller, train, normalize, opt, generators, processes):
+    """CRD's initialisation for abound, factor and fsp, with its own SGD on the init parameters;
+    with several processes, data-parallel as the main phase."""
     modules = distiller.init_modules(student)
     optimizer = torch.optim.SGD([p for m in modules for p in m.parameters()], lr=distiller.init_learning_rate(opt),
                                 momentum=opt.momentum, weight_decay=opt.weight_decay)
-    step = InitStep(student, teacher, distiller, modules, optimizer, normalize)
+    step = InitStep(student, teacher, distiller, modules, optimizer, normalize, processes)
     for epoch in range(1, distiller.init_epochs + 1):
-        loss = run_epoch(step, train, opt.batch_size, generators, epoch, distiller.init_epochs, phase="init")
-        print(f"init epoch {epoch}/{distiller.init_epochs}  loss {loss['train_loss']:.4f}")
+        loss = run_epoch(step, train, opt.batch_size, generators, epoch, distiller.init_epochs, processes,
+                         phase="init")
+        if processes.is_main:
+            print(f"init epoch {epoch}/{distiller.init_epochs}  loss {loss['train_loss']:.4f}")
 
 
 if __name__ == "__main__":
