@@ -106,8 +106,8 @@ def main(argv=None):
     teacher_result = evaluate_metrics(teacher, data.test, data.normalize, opt.amp, processes)
     teacher_acc = teacher_result["test_acc"]
     say = print if processes.is_main else (lambda *args: None)
-    say(f"teacher {arch} ({opt.path_t}): test top-1 accuracy {teacher_acc:.2f}%, "
-        f"top-5 {teacher_result['test_acc5']:.2f}%")
+    say(f"teacher {arch} ({opt.path_t}): test accuracy {teacher_acc:.2f}% "
+        f"(top-5 {teacher_result['test_acc5']:.2f}%)")
 
     n_groups = opt.n_groups or min(original_group_count(len(train), opt.batch_size, opt.group_batches),
                                    data.goodness_groups or float("inf"))

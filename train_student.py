@@ -112,8 +112,8 @@ def main(argv=None):
     teacher_result = evaluate_metrics(teacher, test, normalize, opt.amp, processes)
     teacher_acc = teacher_result["test_acc"]
     if processes.is_main:
-        print(f"teacher {teacher_arch}: test top-1 accuracy {teacher_acc:.2f}%, top-5 "
-              f"{teacher_result['test_acc5']:.2f}%, loss {teacher_result['test_loss']:.4f}")
+        print(f"teacher {teacher_arch}: test accuracy {teacher_acc:.2f}% (top-5 "
+              f"{teacher_result['test_acc5']:.2f}%), loss {teacher_result['test_loss']:.4f}")
 
     da_config = DAConfig(data.image_size, granularity=opt.da_granularity, mix_n_run=opt.mix_n_run,
                          n_pick=opt.n_pick, mean=data.mean)

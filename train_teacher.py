@@ -45,7 +45,7 @@ def evaluate_checkpoint(opt, device):
     model, arch, _ = load_model(opt.evaluate, data.num_classes, device, fallback_arch=opt.model)
     result = evaluate_metrics(prepare_model(model, opt.channels_last), data.test, data.normalize, opt.amp)
     print(f"{opt.evaluate}: {arch} on {opt.dataset} test ({len(data.test)} images): "
-          f"top-1 accuracy {result['test_acc']:.2f}%  top-5 {result['test_acc5']:.2f}%  "
+          f"accuracy {result['test_acc']:.2f}% (top-5 {result['test_acc5']:.2f}%)  "
           f"loss {result['test_loss']:.4f}")
     return result['test_acc'], result['test_loss']
 

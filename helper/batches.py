@@ -101,7 +101,7 @@ class DeviceData:
     normalisation, and the facts the DAs derive their sizes from."""
 
     def __init__(self, dataset, device, memory_format=torch.contiguous_format, num_workers=0,
-                 processes=None):
+                 processes=Processes()):
         self.name, self.classes = dataset.name, dataset.classes
         self.mean, self.std = dataset.mean, dataset.std
         # None: the full original count (in-memory sets); streamed sets cap T. stddev's default
@@ -127,7 +127,6 @@ def memory_splits(dataset, device, num_workers, processes):
 def streaming_splits(dataset, device, num_workers, processes):
     """A folder data set is decoded by workers, batch by batch."""
     from helper.streaming import StreamingSplit  # it builds on this module's epoch_batches
-    processes = processes or Processes()
     return (StreamingSplit(dataset.train, dataset.image_size, device, num_workers, True, processes),
             StreamingSplit(dataset.test, dataset.image_size, device, num_workers, False, processes))
 
@@ -142,6 +141,7 @@ def load_device_data(opt, device, processes=None):
     from dataset import load_dataset
     from helper.performance import memory_format
     from helper.streaming import default_workers
+    processes = processes or Processes()
     data = load_dataset(opt.dataset, opt.data_folder, download=opt.download)
     if getattr(opt, "image_size", None):
         data = data.resized(opt.image_size)
