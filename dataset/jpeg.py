@@ -95,7 +95,8 @@ class ImageFiles(torch.utils.data.Dataset):
                 reason = str(err).splitlines()[0] if str(err) else type(err).__name__
                 return CorruptImageError(f"cannot decode image {path}: {reason}")
         index = torch.tensor([i for i, _ in jobs], dtype=torch.long)
-        return torch.from_numpy(images).permute(0, 3, 1, 2), self.labels[index], index
+        # NCHW made contiguous here, in the worker, rather than in the main process
+        return torch.from_numpy(images).permute(0, 3, 1, 2).contiguous(), self.labels[index], index
 
 
 def as_is(batch):
