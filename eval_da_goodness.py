@@ -9,13 +9,13 @@ standard deviation across groups of samples of the teacher's mean probability.
 By default every DA is measured on the same batches (paired) for 1564 groups on CIFAR-100, as
 many as the original code's 10 epochs gave.
 """
-import argparse
 import os
 
 from helper.augment import DAConfig
 from helper.batches import load_device_data
-from helper.cli import UsageError, run_main
+from helper.cli import run_main, script_parser
 from helper.distributed import init_processes
+from helper.errors import UsageError
 from helper.goodness import (DA_NAMES, GROUPINGS, PICK_BY_STUDENT, GoodnessSettings, build_schemes,
                              check_da_names, measure_goodness, original_group_count, summarize)
 from helper.loops import evaluate_metrics
@@ -23,11 +23,11 @@ from helper.options import add_data_args, add_speed_args, add_teacher_args, chec
 from helper.performance import autocast, configure_backend, prepare_model
 from helper.pretrained import load_model, load_teacher
 from helper.run_log import write_json
-from helper.util import seed_everything
+from helper.training import seed_everything
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = script_parser(__doc__)
     group = add_teacher_args(parser)
     group.add_argument("--path_s", default=None, help="student checkpoint whose entropy cutmix_pick_S picks by")
     group.add_argument("--model_s", default=None, help="student architecture, if its checkpoint does not tell it")
@@ -84,6 +84,17 @@ def settings_for(opt, n_groups):
                             paired=not opt.unpaired, seed=opt.seed)
 
 
+def goodness_record(opt, teacher_arch, teacher_acc, settings, train_size, originals_seconds, results):
+    """The --out JSON (scripts/summarize.py reads it): the settings of the pass and each DA's result."""
+    return {"path_t": opt.path_t, "teacher_arch": teacher_arch, "dataset": opt.dataset,
+            "teacher_test_acc": teacher_acc, "n_groups": settings.n_groups,
+            "group_batches": settings.group_batches, "batch_size": settings.batch_size,
+            "grouping": settings.grouping, "paired": settings.paired, "seed": settings.seed,
+            "path_s": opt.path_s, "da_granularity": opt.da_granularity, "mix_n_run": opt.mix_n_run,
+            "n_pick": opt.n_pick, "n_bootstrap": opt.n_bootstrap, "train_size": train_size,
+            "originals_seconds": originals_seconds, "results": results}
+
+
 def format_table(results):
     """One line per DA, lowest (best) T. stddev first."""
     lines = [f"{'DA':<15} {'T. stddev':>10}  {'95% CI':<22} {'mean entropy':>12} {'seconds':>8}"]
@@ -123,13 +134,7 @@ def main(argv=None):
           f"teacher on x: {measured.originals_seconds:.1f}s)")
     say(format_table(results))
 
-    record = {"path_t": opt.path_t, "teacher_arch": arch, "dataset": opt.dataset,
-              "teacher_test_acc": teacher_acc, "n_groups": settings.n_groups,
-              "group_batches": settings.group_batches, "batch_size": settings.batch_size,
-              "grouping": settings.grouping, "paired": settings.paired, "seed": settings.seed,
-              "path_s": opt.path_s, "da_granularity": opt.da_granularity, "mix_n_run": opt.mix_n_run,
-              "n_pick": opt.n_pick, "n_bootstrap": opt.n_bootstrap, "train_size": len(train),
-              "originals_seconds": measured.originals_seconds, "results": results}
+    record = goodness_record(opt, arch, teacher_acc, settings, len(train), measured.originals_seconds, results)
     if opt.out and processes.is_main:
         os.makedirs(os.path.dirname(os.path.abspath(opt.out)), exist_ok=True)
         write_json(opt.out, record)

@@ -5,25 +5,25 @@
         --lw_mix [1,0,1] --mix_mode cutmix_pick --mix_n_run 2 --cutmix_pick_criterion teacher_entropy \\
         --project kd__vgg13vgg8__cifar100__cutmix_pick_Tentropy
 """
-import argparse
 import os
+import sys
 
 import torch
 
 from distiller_zoo import DISTILLERS, DistillContext, build_distiller, probe_features
 from helper.augment import AUGMENTATIONS, DAConfig, build_augmentation
 from helper.batches import load_device_data
-from helper.cli import UsageError, run_main
-from helper.distributed import init_processes
+from helper.cli import run_main, script_parser
 from helper.distill import DistillStep, InitStep, Objective
+from helper.distributed import init_processes
+from helper.errors import UsageError
 from helper.loops import evaluate, evaluate_metrics, run_epoch
 from helper.options import (add_data_args, add_speed_args, add_teacher_args, add_training_args,
-                            check_teacher_args, finalize_training_args)
+                            check_teacher_args, finalize_training_args, parse_float_list)
 from helper.performance import configure_backend, prepare_model
 from helper.pretrained import build_model, load_teacher
 from helper.run_log import prepare_run_folder
-from helper.training import Training, make_generators
-from helper.util import parse_float_list, seed_everything
+from helper.training import Training, make_generators, seed_everything
 
 PICK_CRITERIA = {"teacher_entropy": "cutmix_pick_T", "student_entropy": "cutmix_pick_S"}
 
@@ -34,17 +34,17 @@ def da_name(mix_mode, criterion):
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = script_parser(__doc__)
     group = add_teacher_args(parser)
     group.add_argument("--model_s", default="resnet8", help="student architecture")
     group.add_argument("--model_path", default="./save/student_model", help="where run folders are created")
     group.add_argument("--project", default=None, help="run name (default: derived from the settings)")
     group = parser.add_argument_group("distillation")
     group.add_argument("--distill", default="kd", choices=list(DISTILLERS))
-    group.add_argument("-r", "--gamma", type=float, default=0.1, help="weight of CE on the labels")
-    group.add_argument("-a", "--alpha", type=float, default=0.9, help="weight of the KD terms")
-    group.add_argument("-b", "--beta", type=float, default=None,
-                       help="weight of the --distill method's loss (default: the method's CRD value)")
+    # RepDistiller's and Good-DA-in-KD's defaults, so that their commands optimise what they do there
+    group.add_argument("-r", "--gamma", type=float, default=1, help="weight of CE on the labels")
+    group.add_argument("-a", "--alpha", type=float, default=0, help="weight of the KD terms")
+    group.add_argument("-b", "--beta", type=float, default=0, help="weight of the --distill method's loss")
     group.add_argument("--kd_T", type=float, default=4, help="KD temperature")
     group.add_argument("--feat_dim", type=int, default=128, help="CRD embedding size")
     group.add_argument("--nce_k", type=int, default=16384, help="CRD negatives per positive")
@@ -54,8 +54,9 @@ def parse_args(argv=None):
     group.add_argument("--init_epochs", type=int, default=30, help="init phase of abound, factor, fsp")
     group = parser.add_argument_group("stronger data augmentation")
     group.add_argument("--mix_mode", default="identity", help=f"one of: {', '.join(AUGMENTATIONS)}")
-    group.add_argument("--lw_mix", default="[1,0,1]",
-                       help="weights of KL on x, CE on the mixed labels of x', KL on x'")
+    group.add_argument("--lw_mix", default=None,
+                       help="weights of KL on x, CE on the mixed labels of x', KL on x' (the paper: [1,0,1]); "
+                            "without it there is no x' and the KD term is KL on x alone, as in the original code")
     group.add_argument("--t_output_as_target_for_input_mix", action="store_true",
                        help="accepted for the original commands: the teacher's output on x' is always the target")
     group.add_argument("--mix_n_run", type=int, default=2, help="cutmix runs that form cutmix_pick's pool")
@@ -65,21 +66,51 @@ def parse_args(argv=None):
                        help="sample: each image draws its own DA parameters; batch: one draw per batch, "
                             "as the original code did")
     add_data_args(parser)
-    add_training_args(parser)
+    add_training_args(parser, default_trial="1")
     add_speed_args(parser)
     opt = check_teacher_args(parser.parse_args(argv))
-    try:
-        opt.lw_mix = parse_float_list(opt.lw_mix)
-    except ValueError:
-        raise UsageError(f"--lw_mix '{opt.lw_mix}' must be three numbers like [1,0,1]") from None
-    if len(opt.lw_mix) != 3:
-        raise UsageError(f"--lw_mix needs three weights (KL on x, CE on mixed labels of x', KL on x'), "
-                         f"got {len(opt.lw_mix)}")
+    opt.lw_mix = parse_lw_mix(opt.lw_mix)
     if opt.mix_mode not in AUGMENTATIONS:
         raise UsageError(f"unknown --mix_mode '{opt.mix_mode}'; choose one of: {', '.join(AUGMENTATIONS)}")
     if opt.mix_n_run < 1 or (opt.n_pick is not None and opt.n_pick < 2):
         raise UsageError("--mix_n_run must be at least 1 and --n_pick at least 2")
     return finalize_training_args(opt, opt.model_s)
+
+
+def parse_lw_mix(text):
+    """--lw_mix as (KL on x, CE on mixed labels of x', KL on x'); None: plain KD on x, no view."""
+    if text is None:
+        return None
+    try:
+        weights = parse_float_list(text)
+    except ValueError:
+        raise UsageError(f"--lw_mix '{text}' must be three numbers like [1,0,1]") from None
+    if len(weights) != 3:
+        raise UsageError(f"--lw_mix needs three weights (KL on x, CE on mixed labels of x', KL on x'), "
+                         f"got {len(weights)}")
+    return weights
+
+
+def run_identity(opt, num_classes, teacher_arch, teacher_acc):
+    """What a student run's checkpoints and summary.json record of it (scripts/summarize.py reads it)."""
+    return {"arch": opt.model_s, "num_classes": num_classes, "dataset": opt.dataset, "teacher_arch": teacher_arch,
+            "distill": opt.distill, "mix_mode": opt.mix_mode, "da": da_name(opt.mix_mode, opt.cutmix_pick_criterion),
+            "teacher_test_acc": teacher_acc, "path_t": opt.path_t, "objective": build_objective(opt).weights()}
+
+
+def build_objective(opt):
+    return Objective(opt.gamma, opt.alpha, opt.beta, opt.lw_mix, opt.kd_T)
+
+
+def objective_warnings(opt, distiller):
+    """Settings that are legal, as in the original code, but rarely what a user means."""
+    if opt.lw_mix is None and opt.mix_mode != "identity":
+        yield (f"--mix_mode {opt.mix_mode} has no effect without --lw_mix (as in the original code); "
+               "the paper's objective adds --lw_mix [1,0,1]")
+    if opt.beta == 0 and distiller.default_beta:
+        yield (f"-b is 0, so the {opt.distill} loss is off; CRD's README trains it with -b {distiller.default_beta:g}")
+    if opt.alpha == 0 and opt.gamma == 1 and opt.beta == 0:
+        yield "-a and -b are 0: this trains the student on the labels alone (RepDistiller's defaults)"
 
 
 def run_name(opt, teacher_arch):
@@ -104,8 +135,9 @@ def main(argv=None):
     feat_s, feat_t = probe_features(student, teacher, normalize(train.probe(2)))
     distiller = build_distiller(opt.distill, DistillContext(feat_s, feat_t, train.labels, opt, processes))
     distiller = processes.global_batchnorm(distiller.to(device))  # its regressors' BatchNorm layers
-    if opt.beta is None:
-        opt.beta = distiller.default_beta
+    if processes.is_main:
+        for warning in objective_warnings(opt, distiller):
+            print(f"note: {warning}", file=sys.stderr)
 
     folder = os.path.join(opt.model_path, run_name(opt, teacher_arch))
     prepare_run_folder(folder, resume=opt.resume, overwrite=opt.overwrite)
@@ -118,15 +150,12 @@ def main(argv=None):
     da_config = DAConfig(data.image_size, granularity=opt.da_granularity, mix_n_run=opt.mix_n_run,
                          n_pick=opt.n_pick, mean=data.mean)
     augmentation = build_augmentation(opt.mix_mode, da_config)
-    objective = Objective(opt.gamma, opt.alpha, opt.beta, opt.lw_mix, opt.kd_T)
+    objective = build_objective(opt)
     generators = make_generators(opt.seed)
     trained = processes.wrap(student)
     optimizer = torch.optim.SGD(list(trained.parameters()) + list(distiller.parameters()),
                                 lr=opt.learning_rate, momentum=opt.momentum, weight_decay=opt.weight_decay)
-    identity = {"arch": opt.model_s, "num_classes": data.num_classes, "dataset": opt.dataset,
-                "teacher_arch": teacher_arch, "distill": opt.distill, "mix_mode": opt.mix_mode,
-                "da": da_name(opt.mix_mode, opt.cutmix_pick_criterion), "teacher_test_acc": teacher_acc,
-                "path_t": opt.path_t}
+    identity = run_identity(opt, data.num_classes, teacher_arch, teacher_acc)
     training = Training(folder, opt, {"model": student, "distiller": distiller}, optimizer,
                         generators, identity, processes)
     if opt.resume and training.resume():

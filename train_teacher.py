@@ -4,31 +4,29 @@
     python train_teacher.py --dataset digits --model resnet8 --epochs 15      # offline, CPU
     python train_teacher.py --evaluate save/models/resnet56_vanilla/ckpt_epoch_240.pth
 """
-import argparse
 import os
 
 import torch
 
 from helper.batches import load_device_data
-from helper.cli import run_main
+from helper.cli import run_main, script_parser
+from helper.distributed import init_processes
 from helper.loops import CrossEntropyStep, evaluate, evaluate_metrics, run_epoch
 from helper.options import add_data_args, add_speed_args, add_training_args, finalize_training_args
 from helper.performance import configure_backend, prepare_model
 from helper.pretrained import build_model, load_model
 from helper.run_log import prepare_run_folder
-from helper.training import Training, make_generators
-from helper.util import seed_everything
-from helper.distributed import init_processes
+from helper.training import Training, make_generators, seed_everything
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = script_parser(__doc__)
     parser.add_argument("--model", default="resnet110", help="architecture (see models.model_dict)")
     parser.add_argument("--model_path", default="./save/models", help="where run folders are created")
     parser.add_argument("--evaluate", metavar="CKPT", default=None,
                         help="print the test accuracy and loss of a checkpoint and exit")
     add_data_args(parser)
-    add_training_args(parser)
+    add_training_args(parser, trial_flags=("-t", "--trial"), default_trial="0")
     add_speed_args(parser)
     opt = parser.parse_args(argv)
     return finalize_training_args(opt, opt.model)

@@ -3,13 +3,7 @@ from dataclasses import dataclass
 
 import torch
 
-
-class DatasetNotFoundError(FileNotFoundError):
-    """A data set is not on disk; the message says where we looked and how to get it."""
-
-
-class DatasetError(ValueError):
-    """A data set on disk that cannot be used as it is; the message names the file or folder."""
+from helper.errors import DatasetError
 
 
 def missing_dataset_message(name, path, layout, download_hint):

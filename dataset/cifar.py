@@ -5,7 +5,9 @@ import pickle
 import numpy as np
 import torch
 
-from .base import DatasetNotFoundError, ImageDataset, missing_dataset_message
+from helper.errors import DatasetNotFoundError
+
+from .base import ImageDataset, missing_dataset_message
 
 # CRD's normalisation constants.
 CIFAR100_MEAN, CIFAR100_STD = (0.5071, 0.4867, 0.4408), (0.2675, 0.2565, 0.2761)

@@ -5,7 +5,9 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from .base import DatasetError, DatasetNotFoundError, stratified_subset
+from helper.errors import DatasetError, DatasetNotFoundError
+
+from .base import stratified_subset
 
 # torchvision's ImageNet normalisation, also used for any ImageFolder tree.
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)

@@ -4,7 +4,9 @@ import os
 import numpy as np
 import torch
 
-from .base import DatasetNotFoundError, ImageDataset, missing_dataset_message
+from helper.errors import DatasetNotFoundError
+
+from .base import ImageDataset, missing_dataset_message
 
 FOLDER = "svhn"
 FILES = {"train": "train_32x32.mat", "test": "test_32x32.mat"}

@@ -6,7 +6,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .base import DatasetNotFoundError, ImageDataset, missing_dataset_message
+from helper.errors import DatasetNotFoundError
+
+from .base import ImageDataset, missing_dataset_message
 
 FOLDER = "tiny-imagenet-200"
 MEAN, STD = (0.4802, 0.4481, 0.3975), (0.2302, 0.2265, 0.2262)

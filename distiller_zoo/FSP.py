@@ -7,6 +7,8 @@ on the FSP loss; the main phase then adds no loss of its own.
 
 from torch import Tensor
 
+from helper.errors import UsageError
+
 from .base import DistillContext, Distiller, pool_to_common_size
 
 
@@ -43,5 +45,7 @@ def build(ctx: DistillContext) -> FSPDistiller:
     s_c = [f.shape[1] for f in ctx.feat_s[:-1]]
     t_c = [f.shape[1] for f in ctx.feat_t[:-1]]
     if s_c != t_c:
-        raise ValueError(f"fsp needs equal channel counts in feat[:-1]: student {s_c}, teacher {t_c}")
+        raise UsageError(f"--distill fsp needs equal channel counts in feat[:-1]: student {s_c}, teacher {t_c}; "
+                         "choose a pair of equal widths (resnet32x4 -> resnet8x4, resnet56 -> resnet20) "
+                         "or another method")
     return FSPDistiller(ctx.opt.init_epochs)

@@ -9,6 +9,9 @@ from models.util import Paraphraser, Translator
 
 from .base import DistillContext, Distiller, pool_to_common_size, set_trainable
 
+CIFAR_RESNETS = frozenset({"resnet8", "resnet14", "resnet20", "resnet32", "resnet44", "resnet56", "resnet110",
+                           "resnet8x4", "resnet32x4", "wrn_16_1", "wrn_16_2", "wrn_40_1", "wrn_40_2"})
+
 
 def factor(f: Tensor, p: int = 2) -> Tensor:
     return F.normalize(f.pow(p).mean(1).flatten(1))
@@ -42,8 +45,9 @@ class FTDistiller(Distiller):
         return [self.paraphraser]
 
     def init_learning_rate(self, opt):
-        # CRD's helper/pretrain.py: lr 0.01 for factor when the student is a (wide) ResNet.
-        return 0.01 if opt.model_s.startswith(("resnet", "wrn")) else opt.learning_rate
+        # CRD's helper/pretrain.py: lr 0.01 for factor when the student is one of its CIFAR (wide)
+        # ResNets, named one by one there, so that other ResNets (ResNet50, ImageNet ones) keep --learning_rate
+        return 0.01 if opt.model_s in CIFAR_RESNETS else opt.learning_rate
 
     def init_loss(self, feat_s, feat_t):
         f_t = feat_t[-2]

@@ -5,14 +5,24 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from helper.errors import UsageError
+
 from .base import DistillContext, Distiller
 
 
 def leading_singular(feat: Tensor, n: int) -> tuple[Tensor, Tensor]:
-    """Top-n singular values (B, n) and right-singular vectors (B, C, n) of the (HW x C) map, normalised."""
+    """Top-n singular values (B, n) and right-singular vectors (B, C, n) of the (HW x C) map, normalised.
+
+    A singular vector's sign is the SVD routine's choice (LAPACK and cuSOLVER differ), and the RBF
+    between the teacher's vectors of consecutive blocks depends on it; CRD leaves it to the routine.
+    Here each vector's largest-magnitude component is made positive, so the loss is one function of
+    the features on every device."""
     x = feat.flatten(2).transpose(1, 2)  # (B, HW, C)
     _, s, vh = torch.linalg.svd(x, full_matrices=False)
-    return F.normalize(s[:, :n], dim=1), F.normalize(vh.transpose(1, 2)[:, :, :n], dim=1)
+    v = vh.transpose(1, 2)[:, :, :n]
+    peak = v.gather(1, v.abs().argmax(1, keepdim=True))
+    v = v * torch.where(peak < 0, -1.0, 1.0).to(v.dtype)
+    return F.normalize(s[:, :n], dim=1), F.normalize(v, dim=1)
 
 
 def align_to_teacher(v_s: Tensor, v_t: Tensor) -> Tensor:
@@ -54,5 +64,7 @@ def build(ctx: DistillContext) -> KDSVDDistiller:
     s_c = [f.shape[1] for f in ctx.feat_s[1:-1]]
     t_c = [f.shape[1] for f in ctx.feat_t[1:-1]]
     if s_c != t_c:
-        raise ValueError(f"kdsvd needs equal channel counts in feat[1:-1]: student {s_c}, teacher {t_c}")
+        raise UsageError(f"--distill kdsvd needs equal channel counts in feat[1:-1]: student {s_c}, teacher {t_c}; "
+                         "choose a pair of equal widths (resnet32x4 -> resnet8x4, resnet56 -> resnet20) "
+                         "or another method")
     return KDSVDDistiller()

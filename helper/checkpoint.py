@@ -7,9 +7,7 @@ import zipfile
 
 import torch
 
-
-class CheckpointError(RuntimeError):
-    """A checkpoint that cannot be used; the message is one line naming the file."""
+from helper.errors import CheckpointError
 
 
 def save_checkpoint(state, path):

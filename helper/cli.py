@@ -1,21 +1,22 @@
 """Running a script so that bad input ends in one clear line and a non-zero exit, not a traceback."""
 import sys
 
-from dataset import DatasetError, DatasetNotFoundError
-from helper.checkpoint import CheckpointError
-from helper.run_log import RunExistsError
+import argparse
+
+from helper.errors import EXIT_USER_ERROR, USER_ERRORS, UsageError
 
 
-class UsageError(ValueError):
-    """The flags ask for something that cannot be done; the message says what to change."""
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse whose errors (an invalid choice, a missing flag) are one line naming the valid
+    values, like the project's other errors, instead of the whole usage text."""
+
+    def error(self, message):
+        raise UsageError(f"{message} (see {self.prog} --help)")
 
 
-class NonFiniteLossError(RuntimeError):
-    """Training produced a NaN or infinite loss."""
-
-
-USER_ERRORS = (UsageError, DatasetNotFoundError, DatasetError, CheckpointError, RunExistsError, NonFiniteLossError)
-EXIT_USER_ERROR = 2
+def script_parser(doc):
+    """The parser of a top-level script, its docstring as the help text."""
+    return ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
 
 
 def run_main(main, argv=None):

@@ -16,13 +16,23 @@ from helper.distributed import Processes
 from helper.performance import autocast
 
 
+# Without --lw_mix the original code's KD term is KL on x alone: no view x' is made.
+PLAIN_KD = (1.0, 0.0, 0.0)
+
+
 class Objective:
-    """The loss weights of a run (flags -r, -a, -b, --lw_mix, --kd_T) in one place."""
+    """The loss weights of a run (flags -r, -a, -b, --lw_mix, --kd_T) in one place; lw_mix None
+    is the original code's plain KD."""
 
     def __init__(self, gamma, alpha, beta, lw_mix, kd_T):
         self.gamma, self.alpha, self.beta = gamma, alpha, beta
-        self.lw_clean, self.lw_mix_ce, self.lw_view = lw_mix
+        self.lw_clean, self.lw_mix_ce, self.lw_view = PLAIN_KD if lw_mix is None else lw_mix
         self.kl = DistillKL(kd_T)
+
+    def weights(self):
+        """The weight each term of the loss gets, as the run records it."""
+        return {"ce": self.gamma, "kl_x": self.alpha * self.lw_clean, "ce_mix_view": self.alpha * self.lw_mix_ce,
+                "kl_view": self.alpha * self.lw_view, "other": self.beta, "kd_T": self.kl.T}
 
     @property
     def needs_view(self):

@@ -14,8 +14,21 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from helper.util import select_device
+from helper.errors import UsageError
 
+
+def select_device(name="auto"):
+    """'auto' picks CUDA when present, else the CPU; any torch device string forces one."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise UsageError(f"--device {name} is not a device; use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UsageError(f"--device {name} was asked for, but CUDA is not available here; "
+                         "use --device cpu or --device auto")
+    return device
 
 class Processes:
     """This process's place among the training processes (one process: rank 0 of 1)."""

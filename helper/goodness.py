@@ -39,8 +39,8 @@ import torch
 from torch import Tensor
 
 from helper.augment import Augmentation, DAConfig, build_augmentation, softmax_entropy
-from helper.cli import UsageError
 from helper.distributed import Processes
+from helper.errors import UsageError
 from helper.loops import progress
 
 PICK_BY_TEACHER, PICK_BY_STUDENT = "cutmix_pick_T", "cutmix_pick_S"

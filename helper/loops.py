@@ -9,8 +9,8 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from helper.batches import EVAL_BATCH_SIZE
-from helper.cli import NonFiniteLossError
 from helper.distributed import Processes
+from helper.errors import NonFiniteLossError
 from helper.performance import autocast
 
 

@@ -2,8 +2,7 @@
 import argparse
 
 from dataset import DATASETS
-from helper.cli import UsageError
-from helper.util import parse_int_list
+from helper.errors import UsageError
 
 # CRD trains these with lr 0.01 instead of 0.05.
 SMALL_LR_MODELS = ("MobileNetV2", "ShuffleV1", "ShuffleV2")
@@ -71,7 +70,9 @@ def add_speed_args(parser):
     return group
 
 
-def add_training_args(parser):
+def add_training_args(parser, trial_flags=("--trial",), default_trial="0"):
+    """CRD's optimisation and run flags; the trial flag's spelling and default differ between
+    RepDistiller's train_teacher.py (-t/--trial, 0) and train_student.py (--trial, 1)."""
     group = parser.add_argument_group("optimisation (CRD's schedule)")
     group.add_argument("--batch_size", type=int, default=64)
     group.add_argument("--epochs", type=int, default=240)
@@ -86,7 +87,7 @@ def add_training_args(parser):
     group.add_argument("--epoch_factor", type=int, default=1,
                        help="multiply --epochs and --lr_decay_epochs (4: the paper's 960-epoch runs)")
     group = parser.add_argument_group("run")
-    group.add_argument("--trial", default="0", help="trial id, part of the run folder's name")
+    group.add_argument(*trial_flags, dest="trial", default=default_trial, help="trial id, part of the run folder's name")
     group.add_argument("--save_freq", type=int, default=40, help="keep ckpt_epoch_<E>.pth every this many epochs")
     group.add_argument("--resume", action="store_true", help="continue the run in its folder from its last epoch")
     group.add_argument("--overwrite", action="store_true", help="train again over a finished run's folder")
@@ -115,3 +116,23 @@ def finalize_training_args(opt, model_name):
     opt.epochs *= opt.epoch_factor
     opt.lr_decay_epochs = [e * opt.epoch_factor for e in decay]
     return opt
+
+
+def parse_int_list(text):
+    """'150,180,210' or '[150, 180, 210]' -> [150, 180, 210]."""
+    return [int(v) for v in _split_list(text)]
+
+
+def parse_float_list(text):
+    """'[1,0,1]' or '1,0,1' -> [1.0, 0.0, 1.0], without eval()."""
+    return [float(v) for v in _split_list(text)]
+
+
+def _split_list(text):
+    body = text.strip()
+    if body.startswith("[") and body.endswith("]"):
+        body = body[1:-1]
+    items = [v.strip() for v in body.split(",")]
+    if not all(items):
+        raise ValueError(f"'{text}' is not a comma-separated list of numbers")
+    return items

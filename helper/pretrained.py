@@ -1,7 +1,7 @@
 """Building models by name and loading trained ones (ours, RepDistiller's checkpoints, torchvision's
 weight files, or torchvision's weights fetched with --pretrained)."""
-from helper.checkpoint import CheckpointError, infer_arch, load_checkpoint, model_state
-from helper.cli import UsageError
+from helper.checkpoint import infer_arch, load_checkpoint, model_state
+from helper.errors import CheckpointError, UsageError
 
 
 def build_model(name, num_classes):

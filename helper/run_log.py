@@ -7,11 +7,9 @@ import sys
 
 import torch
 
+from helper.errors import RunExistsError
+
 FINISHED = "finished"
-
-
-class RunExistsError(RuntimeError):
-    """The run folder already holds a finished run."""
 
 
 def _git_commit():

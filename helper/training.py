@@ -1,17 +1,34 @@
 """The epoch loop shared by the training scripts: schedule, checkpoints, logs, exact resume."""
+import bisect
 import os
+import random
 import time
 
 import numpy as np
 import torch
 
-from helper.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from helper.cli import UsageError
+from helper.checkpoint import load_checkpoint, save_checkpoint
 from helper.distributed import Processes
+from helper.errors import CheckpointError, UsageError
 from helper.run_log import FINISHED, RunLog, read_metrics
-from helper.util import learning_rate, set_learning_rate
 
 RESUME_FILE = "last.pth"
+
+
+def seed_everything(seed):
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def learning_rate(epoch, base_lr, decay_epochs, decay_rate):
+    """CRD's step schedule: the lr of 1-based `epoch` is base_lr * rate^(#decay epochs < epoch)."""
+    return base_lr * decay_rate ** bisect.bisect_left(sorted(decay_epochs), epoch)
+
+
+def set_learning_rate(optimizer, lr):
+    for group in optimizer.param_groups:
+        group["lr"] = lr
 
 
 def make_generators(seed, names=("data", "augment")):

@@ -6,7 +6,6 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 
-
 def init_resnet_weights(model):
     """He (fan-out) initialisation of convolutions and unit BatchNorm, as RepDistiller's ResNets do;
     the module order fixes the random draws, so initial weights equal RepDistiller's for a seed."""
@@ -96,32 +95,6 @@ class Connector(nn.Module):
         return [connector(f) for connector, f in zip(self.connectors, g_s)]
 
 
-class ConnectorV2(nn.Module):
-    """A Comprehensive Overhaul of Feature Distillation (ICCV 2019): 1x1 conv + BN per feature."""
-
-    def __init__(self, s_shapes, t_shapes):
-        super().__init__()
-        if len(s_shapes) != len(t_shapes):
-            raise ValueError("unequal length of feat list")
-        self.s_shapes = s_shapes
-        self.t_shapes = t_shapes
-        self.connectors = nn.ModuleList([
-            self._build_feature_connector(t[1], s[1]) for s, t in zip(s_shapes, t_shapes)
-        ])
-
-    @staticmethod
-    def _build_feature_connector(t_channel, s_channel):
-        conv = nn.Conv2d(s_channel, t_channel, kernel_size=1, stride=1, padding=0, bias=False)
-        bn = nn.BatchNorm2d(t_channel)
-        nn.init.normal_(conv.weight, 0, math.sqrt(2.0 / t_channel))
-        nn.init.ones_(bn.weight)
-        nn.init.zeros_(bn.bias)
-        return nn.Sequential(conv, bn)
-
-    def forward(self, g_s):
-        return [connector(f) for connector, f in zip(self.connectors, g_s)]
-
-
 class ConvReg(nn.Module):
     """Convolutional regression for FitNet: brings a student map (N, C, H, W) to the teacher's."""
 
@@ -146,16 +119,16 @@ class ConvReg(nn.Module):
         return self.relu(x) if self.use_relu else x
 
 
-class Regress(nn.Module):
-    """Simple linear regression for hints."""
+class Normalize(nn.Module):
+    """Divides each row by its L-``power`` norm (no epsilon, as in RepDistiller)."""
 
-    def __init__(self, dim_in=1024, dim_out=1024):
+    def __init__(self, power=2):
         super().__init__()
-        self.linear = nn.Linear(dim_in, dim_out)
-        self.relu = nn.ReLU(inplace=True)
+        self.power = power
 
     def forward(self, x):
-        return self.relu(self.linear(x.view(x.shape[0], -1)))
+        norm = x.pow(self.power).sum(1, keepdim=True).pow(1.0 / self.power)
+        return x.div(norm)
 
 
 class Embed(nn.Module):
@@ -177,62 +150,3 @@ class LinearEmbed(nn.Module):
 
     def forward(self, x):
         return self.linear(x.view(x.shape[0], -1))
-
-
-class MLPEmbed(nn.Module):
-    """Two-layer non-linear embedding followed by L2 normalisation."""
-
-    def __init__(self, dim_in=1024, dim_out=128):
-        super().__init__()
-        self.linear1 = nn.Linear(dim_in, 2 * dim_out)
-        self.relu = nn.ReLU(inplace=True)
-        self.linear2 = nn.Linear(2 * dim_out, dim_out)
-        self.l2norm = Normalize(2)
-
-    def forward(self, x):
-        x = self.relu(self.linear1(x.view(x.shape[0], -1)))
-        return self.l2norm(self.linear2(x))
-
-
-class Normalize(nn.Module):
-    """Divides each row by its L-``power`` norm (no epsilon, as in RepDistiller)."""
-
-    def __init__(self, power=2):
-        super().__init__()
-        self.power = power
-
-    def forward(self, x):
-        norm = x.pow(self.power).sum(1, keepdim=True).pow(1.0 / self.power)
-        return x.div(norm)
-
-
-class Flatten(nn.Module):
-    def forward(self, feat):
-        return feat.view(feat.size(0), -1)
-
-
-# (pooled side, channels) of the CIFAR resnet features f0..f4 that PoolEmbed can embed.
-POOL_EMBED_LAYERS = {0: (8, 16), 1: (8, 16), 2: (6, 32), 3: (4, 64), 4: (1, 64)}
-
-
-class PoolEmbed(nn.Module):
-    """Pool a resnet (16/32/64-channel) feature map to a small grid, then embed and normalise it."""
-
-    def __init__(self, layer=0, dim_out=128, pool_type="avg"):
-        super().__init__()
-        if layer not in POOL_EMBED_LAYERS:
-            raise NotImplementedError(f"layer not supported: {layer}")
-        pool_size, channels = POOL_EMBED_LAYERS[layer]
-        self.embed = nn.Sequential()
-        # The last feature is already pooled to a vector.
-        if layer <= 3:
-            if pool_type == "max":
-                self.embed.add_module("MaxPool", nn.AdaptiveMaxPool2d((pool_size, pool_size)))
-            elif pool_type == "avg":
-                self.embed.add_module("AvgPool", nn.AdaptiveAvgPool2d((pool_size, pool_size)))
-        self.embed.add_module("Flatten", Flatten())
-        self.embed.add_module("Linear", nn.Linear(channels * pool_size * pool_size, dim_out))
-        self.embed.add_module("Normalize", Normalize(2))
-
-    def forward(self, x):
-        return self.embed(x)

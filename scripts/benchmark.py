@@ -58,15 +58,16 @@ from dataset.cifar import CIFAR100_MEAN, CIFAR100_STD  # noqa: E402
 from distiller_zoo import DistillContext, build_distiller, probe_features  # noqa: E402
 from helper.augment import DAConfig  # noqa: E402
 from helper.batches import DeviceSplit, Normalize  # noqa: E402
-from helper.cli import UsageError, run_main  # noqa: E402
+from helper.cli import run_main, script_parser  # noqa: E402
 from helper.distill import DistillStep, Objective  # noqa: E402
+from helper.errors import UsageError  # noqa: E402
 from helper.goodness import DA_NAMES, GoodnessSettings, build_schemes, measure_goodness  # noqa: E402
 from helper.options import add_speed_args  # noqa: E402
 from helper.performance import autocast, configure_backend, memory_format, prepare_model  # noqa: E402
 from helper.pretrained import build_model  # noqa: E402
 from helper.run_log import write_json  # noqa: E402
 from helper.training import make_generators  # noqa: E402
-from helper.util import select_device  # noqa: E402
+from helper.distributed import select_device  # noqa: E402
 
 DEFAULT_PAIRS = ("wrn_40_2:wrn_16_2", "resnet56:resnet20")
 NUM_CLASSES, IMAGE_SIZE, CHANNELS = 100, 32, 3  # CIFAR-100
@@ -84,7 +85,7 @@ def parse_pair(text):
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = script_parser(__doc__)
     parser.add_argument("--pairs", nargs="+", type=parse_pair, default=[parse_pair(p) for p in DEFAULT_PAIRS],
                         metavar="TEACHER:STUDENT", help=f"default: {' '.join(DEFAULT_PAIRS)}")
     parser.add_argument("--das", nargs="+", default=list(DA_NAMES), metavar="DA",

@@ -3,7 +3,7 @@
 # print. Paths are relative to the repository root, where every script runs.
 #
 # Knobs (all optional):
-#   PYTHON        interpreter (python3)
+#   PYTHON        interpreter (default: the `python` of the active environment)
 #   LAUNCH        how training and T. stddev commands start (default: PYTHON), e.g.
 #                 LAUNCH="torchrun --standalone --nproc_per_node=8" for 8 GPUs
 #   DRY_RUN=1     print the commands instead of running them
@@ -21,7 +21,7 @@
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-PYTHON="${PYTHON:-python3}"
+PYTHON="${PYTHON:-python}"
 read -ra LAUNCH_CMD <<< "${LAUNCH:-$PYTHON}"
 DRY_RUN="${DRY_RUN:-0}"
 TRIALS="${TRIALS:-3}"

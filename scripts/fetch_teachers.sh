@@ -1,39 +1,24 @@
 #!/usr/bin/env bash
-# Download the published teachers and check each on the test set with train_teacher.py --evaluate.
-#   CIFAR-100 (default): CRD's teachers, as RepDistiller scripts/fetch_pretrained_teachers.sh,
-#     http://shape2prog.csail.mit.edu/repo/<arch>_vanilla/ckpt_epoch_240.pth -> save/models/<arch>_vanilla/
-#   DATASET=tinyimagenet: Good-DA-in-KD's teachers (scripts/set_up_pretrained_models.sh), one zip
-#     unpacked under save/ -> save/models_tinyimagenet_v2/<arch>_vanilla/
-# Knobs: TEACHERS, DATA_FOLDER, TEST_SUBSET, DEVICE, DRY_RUN, PYTHON (see scripts/common.sh).
+# Fetch the published teachers to where the other scripts look for them, and check each one's test
+# accuracy against the accuracy its source publishes (the work is done by scripts/fetch_teachers.py).
+#   CIFAR-100 (default): CRD's teachers from Good-DA-in-KD's release, else from mdistiller's
+#     -> save/models/<arch>_vanilla/ckpt_epoch_240.pth, checked against RepDistiller's README
+#   DATASET=tinyimagenet: Good-DA-in-KD's teachers -> save/models_tinyimagenet_v2/<arch>_vanilla/
+# Knobs: TEACHERS, TEACHER_PATTERN, DATA_FOLDER, DEVICE, DRY_RUN, PYTHON (see scripts/common.sh) and
+#   TEACHER_SOURCES  space-separated archive addresses (zip or tar) to try in order instead of the published ones
+#   EXPECTED_ACC     JSON file {arch: accuracy in %} to check against instead of the published accuracies
+#   SKIP_CHECK=1     install without the accuracy check (needs no test data)
+#   DATA_FOLDER=/data bash scripts/fetch_teachers.sh
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-CRD_URL="http://shape2prog.csail.mit.edu/repo"
-TINYIMAGENET_ZIP="https://github.com/MingSun-Tse/Good-DA-in-KD/releases/download/v0.1/teachers_tinyimagenet.zip"
-
-# Download to a temporary name first, so an interrupted download never looks like a checkpoint.
-download() {  # url destination
-  run mkdir -p "$(dirname "$2")"
-  run curl -fL --retry 3 -o "$2.part" "$1"
-  run mv "$2.part" "$2"
-}
-
-missing=()
-for teacher in "${TEACHERS[@]}"; do
-  [[ -f "$(teacher_path "$teacher")" ]] || missing+=("$teacher")
-done
-if ((${#missing[@]})); then
-  if [[ "$DATASET" == tinyimagenet ]]; then
-    download "$TINYIMAGENET_ZIP" save/teachers_tinyimagenet.zip
-    run unzip -o -q save/teachers_tinyimagenet.zip -d save
-  else
-    for teacher in "${missing[@]}"; do
-      download "$CRD_URL/${teacher}_vanilla/ckpt_epoch_240.pth" "$(teacher_path "$teacher")"
-    done
-  fi
+args=(--dataset "$DATASET" --teachers "${TEACHERS[@]}" --destination "$TEACHER_PATTERN")
+[[ -n "${DATA_FOLDER:-}" ]] && args+=(--data_folder "$DATA_FOLDER")
+[[ -n "${DEVICE:-}" ]] && args+=(--device "$DEVICE")
+if [[ -n "${TEACHER_SOURCES:-}" ]]; then
+  read -ra sources <<< "$TEACHER_SOURCES"
+  args+=(--sources "${sources[@]}")
 fi
-for teacher in "${TEACHERS[@]}"; do
-  require_file "$(teacher_path "$teacher")" "the download did not produce it"
-  run "$PYTHON" train_teacher.py --evaluate "$(teacher_path "$teacher")" "${DATA_FLAGS[@]}"
-done
-# Teachers are not student runs: there is nothing for summarize.py yet.
+[[ -n "${EXPECTED_ACC:-}" ]] && args+=(--expected "$EXPECTED_ACC")
+[[ "${SKIP_CHECK:-0}" == 1 ]] && args+=(--skip_check)
+run "$PYTHON" scripts/fetch_teachers.py "${args[@]}"

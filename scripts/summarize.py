@@ -73,28 +73,29 @@ def find_run_folders(root):
     return sorted(found)
 
 
-def method_name(distill, alpha):
-    """The paper's name of the loss: KD alone, or another method plus KD when alpha > 0."""
+def method_name(distill, objective):
+    """The paper's name of the loss: KD alone, or another method plus KD when KL on x is weighted."""
     if distill == "kd":
         return "KD"
-    return distill.upper() + ("+KD" if alpha else "")
+    return distill.upper() + ("+KD" if objective["kl_x"] else "")
 
 
-def uses_view(args):
-    """Whether the stronger-DA view x' entered the loss (it does not with --lw_mix [1,0,0] or -a 0)."""
-    lw_mix = args.get("lw_mix", [1, 0, 1])
-    return bool(args.get("alpha", 0.9)) and bool(lw_mix[1] or lw_mix[2])
+def uses_view(objective):
+    """Whether the stronger-DA view x' entered the loss (it does not without --lw_mix, with
+    --lw_mix [1,0,0] or with -a 0): train_student.py records each term's weight."""
+    return bool(objective["ce_mix_view"] or objective["kl_view"])
 
 
 def run_from_files(summary, args):
     """A Run from a finished run's summary.json and args.json contents."""
     epoch_factor = args.get("epoch_factor", 1)
     epochs = int(summary.get("epochs", args.get("epochs", 0)))
+    objective = summary["objective"]
     return Run(
         dataset=summary["dataset"], teacher=summary["teacher_arch"], student=summary["arch"],
-        method=method_name(summary.get("distill", args.get("distill", "kd")), args.get("alpha", 0.9)),
+        method=method_name(summary["distill"], objective),
         schedule="" if epoch_factor == 1 else f"{epochs} epochs", epochs=epochs,
-        da=summary.get("da") if uses_view(args) else None, trial=str(summary.get("trial", "")),
+        da=summary.get("da") if uses_view(objective) else None, trial=str(summary.get("trial", "")),
         last_acc=float(summary["last_test_acc"]), best_acc=float(summary["best_test_acc"]),
         last_loss=float(summary["last_test_loss"]), teacher_acc=summary.get("teacher_test_acc"))
 
@@ -145,8 +146,7 @@ def load_goodness(root):
     for path in paths:
         try:
             data = read_json(path)
-            # The teacher's architecture: "arch" in the documented contract, "teacher_arch" as runs name it.
-            key = (data["dataset"], data["arch"] if "arch" in data else data["teacher_arch"])
+            key = (data["dataset"], data["teacher_arch"])
             results = data["results"]
         except (OSError, ValueError, KeyError, TypeError) as err:
             notes.append(f"skipped {path}: not a T. stddev file ({err})")

@@ -10,7 +10,7 @@ import torch
 
 from helper.augment import DAConfig
 from helper.batches import DeviceSplit, Normalize
-from helper.cli import UsageError
+from helper.errors import UsageError
 from helper.goodness import build_schemes
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from conftest import ROOT, SHARED_DATA
-from dataset import DATASETS, DatasetNotFoundError, load_dataset, stratified_subset
+from helper.errors import DatasetNotFoundError
+from dataset import DATASETS, load_dataset, stratified_subset
 from dataset.tinyimagenet import load_tinyimagenet
 from fixtures_data import write_fake_cifar10, write_fake_cifar100, write_fake_tinyimagenet
 

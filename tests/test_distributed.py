@@ -72,12 +72,13 @@ def test_two_processes_measure_the_same_t_stddev(tmp_path, digits_teacher):
 
 
 def test_two_process_distillation_with_cutmix_pick(tmp_path, digits_teacher):
-    args = ["train_student.py", "--path_t", digits_teacher, "--model_s", "resnet8", "--mix_mode", "cutmix_pick",
+    args = ["train_student.py", "--path_t", digits_teacher, "--model_s", "resnet8", "-r", "0.1", "-a", "0.9",
+            "-b", "0", "--lw_mix", "[1,0,1]", "--mix_mode", "cutmix_pick",
             *FLAGS[:2], *FLAGS[4:], "--project", "ddp"]
     run(args + ["--model_path", str(tmp_path / "one")])
     run(args + ["--model_path", str(tmp_path / "two")], processes=2)
-    with open(tmp_path / "one" / "ddp_trial_0" / "summary.json") as f:
+    with open(tmp_path / "one" / "ddp_trial_1" / "summary.json") as f:
         one = json.load(f)
-    with open(tmp_path / "two" / "ddp_trial_0" / "summary.json") as f:
+    with open(tmp_path / "two" / "ddp_trial_1" / "summary.json") as f:
         two = json.load(f)
     assert abs(one["last_test_loss"] - two["last_test_loss"]) < 5e-3

@@ -7,7 +7,8 @@ import torch
 import train_student
 import train_teacher
 from helper.checkpoint import load_checkpoint
-from helper.cli import EXIT_USER_ERROR, run_main
+from helper.cli import run_main
+from helper.errors import EXIT_USER_ERROR
 from helper.run_log import read_metrics
 from models import model_dict
 
@@ -76,3 +77,15 @@ def test_nan_loss_stops_naming_epoch_and_step_and_keeps_the_last_good_checkpoint
     assert last["epoch"] == 1 and all(torch.isfinite(t).all() for t in last["model"].values())
     assert not os.path.exists(folder / "ckpt_epoch_2.pth")
     assert [m["epoch"] for m in read_metrics(str(folder))] == [1]
+
+
+@pytest.mark.parametrize("distill", ["fsp", "kdsvd"])
+def test_method_that_does_not_suit_the_pair(capsys, tmp_path, distill):
+    path = tmp_path / "resnet8_vanilla" / "ckpt_epoch_240.pth"
+    path.parent.mkdir()
+    torch.save({"model": model_dict["resnet8"](num_classes=10).state_dict()}, path)
+    line = one_line_error(capsys, train_student.main, ["--path_t", str(path), "--dataset", "digits",
+                                                       "--model_s", "resnet8x4", "--distill", distill,
+                                                       "--model_path", str(tmp_path / "runs")])
+    assert f"--distill {distill} needs equal channel counts" in line and "resnet32x4 -> resnet8x4" in line
+    assert not (tmp_path / "runs").exists()

@@ -13,11 +13,12 @@ from torch import nn
 
 import eval_da_goodness
 from conftest import ROOT
-from helper.augment import DAConfig
+from dataset import load_dataset
+from helper.augment import AugmentedBatch, DAConfig
 from helper.batches import DeviceSplit, Normalize
 from helper.checkpoint import save_checkpoint
-from helper.cli import UsageError
-from helper.goodness import (DA_NAMES, GoodnessSettings, bootstrap_ci, build_schemes, epoch_stream,
+from helper.errors import UsageError
+from helper.goodness import (DA_NAMES, GoodnessSettings, Scheme, bootstrap_ci, build_schemes, epoch_stream,
                              group_means, measure_goodness, original_group_count, planned_batches,
                              sample_stream, summarize, t_stddev)
 from models import model_dict
@@ -169,7 +170,36 @@ def test_t_stddev_by_hand_on_a_stub_teacher(grouping):
     for name in ("identity", "flip"):
         assert table[name]["t_stddev"] == pytest.approx(expected, rel=1e-5)
         assert table[name]["mean_entropy"] == pytest.approx(expected_entropy, rel=1e-5)
-        assert table[name]["ci95"][0] <= table[name]["ci95"][1]
+
+
+class InvertDA:
+    """A stub DA whose view differs from x in a known way: x' = 1 - x."""
+
+    def __call__(self, x, generator=None, scorer=None):
+        index = torch.arange(len(x))
+        return AugmentedBatch(1 - x, index, index, torch.ones(len(x)))
+
+
+def test_t_stddev_by_hand_with_views_that_differ_from_x():
+    images, levels = constant_images(23)
+    settings = GoodnessSettings(n_groups=4, group_batches=2, batch_size=4, compute_batch=12, seed=3)
+    measured = measure_goodness(MeanTeacher(), split_of(images), IDENTITY_NORMALIZE, [Scheme("invert", InvertDA())],
+                                settings)
+    got = summarize(measured, settings, n_bootstrap=20)["invert"]["t_stddev"]
+    # By hand: a group's mean is over its 2 x 8 rows, x (grey level v) and x' (1 - v), half and half.
+    p_x, p_view = softmax(levels[:, None] * SLOPES + OFFSETS), softmax((1 - levels[:, None]) * SLOPES + OFFSETS)
+    batches = planned_batches(len(images), settings)
+    groups = [torch.cat(batches[g * 2:g * 2 + 2]).numpy() for g in range(4)]
+
+    def std_of(means):
+        means = np.stack(means)
+        return np.sqrt(((means - means.mean(axis=0)) ** 2).sum(axis=0) / (len(means) - 1)).mean()
+
+    expected = std_of([np.concatenate([p_x[g], p_view[g]]).mean(axis=0) for g in groups])
+    assert got == pytest.approx(expected, rel=1e-6)
+    # the test tells the halves apart: either half alone gives another value
+    for half in (p_x, p_view):
+        assert abs(std_of([half[g].mean(axis=0) for g in groups]) - expected) > 1e-3 * expected
 
 
 def test_identity_views_equal_the_originals():
@@ -284,7 +314,17 @@ def test_end_to_end_on_digits(tmp_path, capsys):
     assert set(saved["results"]) == set(DA_NAMES)
     for r in saved["results"].values():
         assert set(r) == {"t_stddev", "ci95", "mean_entropy", "seconds"}
-        assert r["t_stddev"] >= 0 and r["ci95"][0] <= r["ci95"][1] and r["mean_entropy"] > 0
+    # the script's numbers are the library's on the same data, teacher and settings
+    data = load_dataset("digits").subset(120, 50, seed=0)
+    teacher = model_dict["resnet8"](num_classes=10)
+    teacher.load_state_dict(torch.load(ckpt, weights_only=True)["model"])
+    settings = GoodnessSettings(n_groups=3, group_batches=2, batch_size=8, seed=0)
+    schemes = build_schemes(["identity", "mixup"], DAConfig(32, mean=data.mean))
+    direct = summarize(measure_goodness(teacher, DeviceSplit(data.train_x, data.train_y, "cpu"),
+                                        Normalize(data.mean, data.std, "cpu"), schemes, settings), settings, 50)
+    for name in ("identity", "mixup"):
+        assert saved["results"][name]["t_stddev"] == pytest.approx(direct[name]["t_stddev"], rel=1e-6)
+        assert saved["results"][name]["ci95"] == pytest.approx(direct[name]["ci95"], rel=1e-6)
     printed = capsys.readouterr().out
     assert "test accuracy" in printed
     rows = [line.split()[0] for line in printed.splitlines() if line.split() and line.split()[0] in DA_NAMES]

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torchvision
 
-from helper.cli import UsageError
+from helper.errors import UsageError
 from helper.pretrained import load_model, load_pretrained
 from models import model_dict
 

@@ -77,7 +77,8 @@ def test_student_with_crd_and_cutmix_pick_resumes_exactly(tmp_path):
     train_teacher.main(["--dataset", "digits", "--model", "resnet8", "--epochs", "1", "--train_subset", "200",
                         "--model_path", str(teachers)])
     flags = ["train_student.py", "--path_t", str(teachers / TEACHER_RUN / "ckpt_epoch_1.pth"),
-             "--model_s", "resnet8", "--distill", "crd", "--nce_k", "64", "--mix_mode", "cutmix_pick",
+             "--model_s", "resnet8", "--distill", "crd", "-r", "0.1", "-a", "0.9", "-b", "0.8", "--nce_k", "64",
+             "--lw_mix", "[1,0,1]", "--mix_mode", "cutmix_pick",
              "--dataset", "digits", "--epochs", "3", "--batch_size", "16", "--train_subset", "480",
              "--test_subset", "100", "--project", "resume"]
     straight, killed = tmp_path / "straight", tmp_path / "killed"
@@ -85,12 +86,12 @@ def test_student_with_crd_and_cutmix_pick_resumes_exactly(tmp_path):
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     command = [sys.executable, *flags, "--model_path", str(killed)]
-    kill_during_epoch_2(command, str(killed / "resume_trial_0"))
+    kill_during_epoch_2(command, str(killed / "resume_trial_1"))
     resumed = subprocess.run(command + ["--resume"], cwd=ROOT, env=SINGLE_THREAD_ENV, capture_output=True,
                              text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
-    assert_same_final_state(str(straight / "resume_trial_0"), str(killed / "resume_trial_0"))
-    memory = load_checkpoint(str(killed / "resume_trial_0" / "last.pth"))["distiller"]
+    assert_same_final_state(str(straight / "resume_trial_1"), str(killed / "resume_trial_1"))
+    memory = load_checkpoint(str(killed / "resume_trial_1" / "last.pth"))["distiller"]
     assert any("memory" in key for key in memory), "CRD's memory bank is part of the checkpoint"
 
 

@@ -3,6 +3,7 @@ import json
 import os
 import shlex
 import subprocess
+import sys
 import time
 
 import pytest
@@ -27,10 +28,13 @@ SCALE_FLAGS = {"--epochs": "2", "--train_subset": "300", "--test_subset": "200",
 
 
 def dry_run(script, tmp_path, **env):
-    """The commands a script prints with DRY_RUN=1, each split as the shell would."""
+    """The commands a script prints with DRY_RUN=1, each split as the shell would; PYTHON=None
+    leaves the interpreter to the script's default."""
     full_env = {k: v for k, v in os.environ.items() if k not in SCALE_ENV and k not in
-                ("TRIALS", "N_GROUPS", "PAIRS", "DAS", "TEACHERS", "TEACHER_PATTERN", "SAVE_ROOT", "DATASET")}
-    full_env.update(DRY_RUN="1", PYTHON="py", SAVE_ROOT=str(tmp_path / "save"), **env)
+                ("TRIALS", "N_GROUPS", "PAIRS", "DAS", "TEACHERS", "TEACHER_PATTERN", "SAVE_ROOT", "DATASET", "PYTHON")}
+    full_env.update({"DRY_RUN": "1", "PYTHON": "py", "SAVE_ROOT": str(tmp_path / "save"), **env})
+    if full_env["PYTHON"] is None:
+        del full_env["PYTHON"]
     start = time.monotonic()
     done = subprocess.run(["bash", os.path.join(SCRIPTS, script)], env=full_env, cwd=str(tmp_path), check=False,
                           capture_output=True, text=True, timeout=60)
@@ -210,15 +214,6 @@ def test_train_teachers_prints_the_five_teachers(tmp_path):
     assert all(flags(c)["--epochs"] == "2" and flags(c)["--dataset"] == "cifar100" for c in runs)
 
 
-def test_fetch_teachers_downloads_crd_teachers_and_evaluates_them(tmp_path):
-    pattern = str(tmp_path / "t" / "{arch}_vanilla" / "ckpt_epoch_240.pth")
-    lines = dry_run("fetch_teachers.sh", tmp_path, TEACHER_PATTERN=pattern)
-    urls = [c[-1] for c in lines if c[0] == "curl"]
-    assert urls == [f"http://shape2prog.csail.mit.edu/repo/{t}_vanilla/ckpt_epoch_240.pth" for t in TEACHERS]
-    evaluated = [flags(c)["--evaluate"] for c in commands(lines, "train_teacher.py")]
-    assert evaluated == [pattern.replace("{arch}", t) for t in TEACHERS]
-
-
 def test_quickstart_plans_the_whole_miniature_experiment(tmp_path):
     lines = dry_run("quickstart.sh", tmp_path)
     assert len(commands(lines, "train_teacher.py")) == 1
@@ -234,7 +229,8 @@ def test_quickstart_plans_the_whole_miniature_experiment(tmp_path):
 # SKIP_QUICKSTART=1 leaves it out.
 @pytest.mark.skipif(os.environ.get("SKIP_QUICKSTART") == "1", reason="SKIP_QUICKSTART=1")
 def test_quickstart_end_to_end_reduced(tmp_path):
-    env = dict(os.environ, SAVE_ROOT=str(tmp_path / "qs"), TEACHER_EPOCHS="1", EPOCHS="1", TRAIN_SUBSET="128",
+    env = dict(os.environ, PYTHON=sys.executable, SAVE_ROOT=str(tmp_path / "qs"), TEACHER_EPOCHS="1", EPOCHS="1",
+               TRAIN_SUBSET="128",
                TEST_SUBSET="100", N_GROUPS="3", DAS="identity mixup cutmix cutmix_pick_S", DEVICE="cpu")
     env.pop("DRY_RUN", None)
     done = subprocess.run(["bash", os.path.join(SCRIPTS, "quickstart.sh")], env=env, capture_output=True,
@@ -246,3 +242,10 @@ def test_quickstart_end_to_end_reduced(tmp_path):
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with open(tmp_path / "qs" / "summary" / "correlations.json") as f:
         assert json.load(f)[0]["correlation"]["n"] == 4
+
+
+@pytest.mark.parametrize("python, expected", [(None, "python"), ("/venv/bin/python", "/venv/bin/python")])
+def test_scripts_run_the_interpreter_of_the_environment(tmp_path, python, expected):
+    # unset: the `python` of the active environment (not python3, which may be another one)
+    lines = dry_run("s_test_loss_cifar100.sh", tmp_path, PYTHON=python, PAIRS="vgg13:vgg8", DAS="cutmix", TRIALS="1")
+    assert lines and all(line[0] == expected for line in lines)

@@ -27,5 +27,6 @@ def test_amp_and_compile_train_and_distil_on_the_cpu(tmp_path, monkeypatch):
     ckpt = next((tmp_path / "t").glob("*/last.pth"))
     assert not any("_orig_mod" in k for k in load_checkpoint(str(ckpt))["model"])
     student = train_student.main(common + ["--path_t", str(ckpt), "--model_s", "resnet8", "--mix_mode", "cutmix",
+                                           "-r", "0.1", "-a", "0.9", "--lw_mix", "[1,0,1]",
                                            "--model_path", str(tmp_path / "s")])
     assert np.isfinite(student["last_test_loss"])

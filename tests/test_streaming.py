@@ -125,7 +125,8 @@ def test_train_distil_and_score_on_real_jpegs(tree, tmp_path, capsys):
     assert teacher["dataset"] == "imagefolder" and teacher["num_classes"] == 4
     ckpt = next((tmp_path / "t").glob("*/last.pth"))
     student = train_student.main(common + ["--path_t", str(ckpt), "--model_s", "resnet8", "--epochs", "1",
-                                           "--distill", "crd", "--nce_k", "8", "--mix_mode", "cutmix_pick",
+                                           "--distill", "crd", "--nce_k", "8", "-r", "0.1", "-a", "0.9",
+                                           "-b", "0.8", "--lw_mix", "[1,0,1]", "--mix_mode", "cutmix_pick",
                                            "--model_path", str(tmp_path / "s")])
     assert np.isfinite(student["last_test_loss"])
     assert "top-5" in capsys.readouterr().out

@@ -3,10 +3,17 @@ import csv
 import importlib.util
 import json
 import os
+import shlex
 import statistics
 
 import pytest
+import torch
 from scipy import stats
+
+import eval_da_goodness
+import train_student
+from helper.run_log import prepare_run_folder
+from helper.training import Training, make_generators
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 spec = importlib.util.spec_from_file_location("summarize", os.path.join(ROOT, "scripts", "summarize.py"))
@@ -26,29 +33,59 @@ def write_json(path, obj):
         json.dump(obj, f)
 
 
+def da_flags(da, lw_mix):
+    """train_student.py's flags for a DA, as scripts/common.sh writes them."""
+    if lw_mix is None:
+        return ""
+    mix = f"--lw_mix [{','.join(map(str, lw_mix))}] --t_output_as_target_for_input_mix"
+    if da.startswith("cutmix_pick"):
+        criterion = {"cutmix_pick_T": "teacher_entropy", "cutmix_pick_S": "student_entropy"}[da]
+        return f"{mix} --mix_mode cutmix_pick --mix_n_run 2 --cutmix_pick_criterion {criterion}"
+    return f"{mix} --mix_mode {da}"
+
+
 def make_run(runs, name, *, da, trial, loss, acc, best, status="finished", distill="kd",
-             epoch_factor=1, epochs=240, lw_mix=(1, 0, 1), teacher="vgg13", student="vgg8", dataset="cifar100"):
-    folder = os.path.join(runs, f"{name}_trial_{trial}")
-    mix_mode = "cutmix_pick" if da.startswith("cutmix_pick") else da
-    write_json(os.path.join(folder, "args.json"),
-               {"distill": distill, "alpha": 0.9, "gamma": 0.1, "beta": 0, "lw_mix": list(lw_mix),
-                "epoch_factor": epoch_factor, "epochs": epochs, "mix_mode": mix_mode, "trial": str(trial)})
-    if status is None:  # an interrupted run: args.json and metrics, no summary.json
-        return folder
-    write_json(os.path.join(folder, "summary.json"),
-               {"arch": student, "teacher_arch": teacher, "dataset": dataset, "distill": distill,
-                "mix_mode": mix_mode, "da": da, "trial": str(trial), "status": status, "epochs": epochs,
-                "last_test_acc": acc, "best_test_acc": best, "last_test_loss": loss,
-                "teacher_test_acc": 74.64, "path_t": "save/models/vgg13_vanilla/ckpt_epoch_240.pth"})
+             epoch_factor=1, lw_mix=(1, 0, 1), teacher="vgg13", student="vgg8", dataset="cifar100"):
+    """A student run folder written by train_student.py's own writer (run folder, args.json,
+    metrics.jsonl, summary.json), with a stand-in for the training: two epochs whose test
+    accuracies are `best`, then `acc`, and whose last test loss is `loss`. status None leaves the
+    run interrupted after its first epoch; "crashed" ends it in an error."""
+    weights = "-r 0.1 -a 0.9 -b 0.8" if distill == "crd" else "-r 0.1 -a 0.9 -b 0"
+    opt = train_student.parse_args(shlex.split(
+        f"--path_t save/models/{teacher}_vanilla/ckpt_epoch_240.pth --model_s {student} --distill {distill} "
+        f"{weights} {da_flags(da, lw_mix)} --dataset {dataset} --project {name} --trial {trial} "
+        f"--epochs 2 --epoch_factor {epoch_factor} --model_path {runs}"))
+    folder = os.path.join(runs, train_student.run_name(opt, teacher))
+    prepare_run_folder(folder, resume=False, overwrite=False)
+    model = torch.nn.Linear(1, 1)
+    results = iter([(loss + 0.5, best), (loss, acc)] + [(loss, acc)] * (2 * epoch_factor))
+
+    def evaluate():
+        if status is None and evaluate.calls == 1:
+            raise KeyboardInterrupt  # interrupted during the second epoch
+        if status == "crashed" and evaluate.calls == 1:
+            raise RuntimeError("crashed")
+        evaluate.calls += 1
+        return next(results)
+    evaluate.calls = 0
+    training = Training(folder, opt, {"model": model}, torch.optim.SGD(model.parameters(), lr=0.1),
+                        make_generators(0), train_student.run_identity(opt, 100, teacher, 74.64))
+    try:
+        training.fit(lambda epoch: {"train_loss": 1.0, "train_acc": 50.0}, evaluate)
+    except (KeyboardInterrupt, RuntimeError):
+        pass
     return folder
 
 
 def make_goodness(goodness, das=DAS, teacher="vgg13", dataset="cifar100", name=None):
+    """A T. stddev file written by eval_da_goodness.py's own record, with known results."""
     results = {da: {"t_stddev": T_STDDEV[da], "ci95": [T_STDDEV[da] * 0.9, T_STDDEV[da] * 1.1],
                     "mean_entropy": 1.0, "seconds": 1.0} for da in das}
-    write_json(os.path.join(goodness, name or f"{teacher}_{dataset}.json"),
-               {"arch": teacher, "dataset": dataset, "teacher": "t.pth", "teacher_test_acc": 74.64,
-                "n_groups": 100, "results": results})
+    opt = eval_da_goodness.parse_args(["--path_t", f"save/models/{teacher}_vanilla/ckpt_epoch_240.pth",
+                                       "--dataset", dataset, "--n_groups", "100"])
+    record = eval_da_goodness.goodness_record(opt, teacher, 74.64, eval_da_goodness.settings_for(opt, 100),
+                                              50000, 1.0, results)
+    write_json(os.path.join(goodness, name or f"{teacher}_{dataset}.json"), record)
 
 
 @pytest.fixture
@@ -120,7 +157,7 @@ def test_unfinished_runs_are_skipped_with_a_note(experiment, capsys):
     runs, goodness, out = experiment
     make_run(runs, "kd__vgg13vgg8__cifar100__cutmix", da="cutmix", trial=4, loss=9.0, acc=1, best=1, status=None)
     make_run(runs, "kd__vgg13vgg8__cifar100__cutmix", da="cutmix", trial=5, loss=9.0, acc=1, best=1,
-             status="running")
+             status="crashed")
     _, _, notes = summarize.summarize(runs, goodness, out)
     rows = {r["da"]: r for r in load_pair(out)["rows"]}
     assert rows["cutmix"]["n"] == 3
@@ -137,16 +174,17 @@ def test_fewer_than_three_das_give_a_message_not_a_crash(tmp_path, capsys):
     result = load_pair(out)["correlation"]
     assert result["n"] == 2 and "at least 3 DAs" in result["message"]
     assert "at least 3 DAs" in capsys.readouterr().out
-    assert os.path.getsize(os.path.join(out, "cifar100_vgg13_vgg8_kd.png")) > 0
+    with open(os.path.join(out, "cifar100_vgg13_vgg8_kd.png"), "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
 
 
 def test_accuracy_table_separates_methods_and_schedules(experiment):
     runs, goodness, out = experiment
     for trial, acc in enumerate([71.0, 72.0, 73.5], start=1):
         make_run(runs, "kd__vgg13vgg8__cifar100__none", da="identity", trial=trial, loss=1.4, acc=acc,
-                 best=acc, lw_mix=(1, 0, 0))
+                 best=acc, lw_mix=None)
         make_run(runs, "kd__vgg13vgg8__cifar100__cutmix_pick_T_x4", da="cutmix_pick_T", trial=trial, loss=0.9,
-                 acc=acc + 3, best=acc + 3, epoch_factor=4, epochs=960)
+                 acc=acc + 3, best=acc + 3, epoch_factor=4)
         make_run(runs, "crd__vgg13vgg8__cifar100__none", da="identity", trial=trial, loss=1.3, acc=acc + 1,
                  best=acc + 1, distill="crd", lw_mix=(1, 0, 0))
     summarize.summarize(runs, goodness, out)
@@ -155,7 +193,7 @@ def test_accuracy_table_separates_methods_and_schedules(experiment):
     mean, std = statistics.mean([71.0, 72.0, 73.5]), statistics.stdev([71.0, 72.0, 73.5])
     assert float(row["KD mean"]) == pytest.approx(mean)
     assert float(row["KD std"]) == pytest.approx(std)
-    assert float(row["KD+CutMixPick (T. ent.), 960 epochs mean"]) == pytest.approx(mean + 3)
+    assert float(row["KD+CutMixPick (T. ent.), 8 epochs mean"]) == pytest.approx(mean + 3)
     assert float(row["CRD+KD mean"]) == pytest.approx(mean + 1)
     # plain KD (no stronger-DA view) is not mixed into the correlation's identity row
     rows = {r["da"]: r for r in load_pair(out)["rows"]}

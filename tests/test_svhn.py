@@ -4,7 +4,8 @@ import pytest
 import torch
 from scipy.io import savemat
 
-from dataset import DatasetNotFoundError, load_dataset
+from dataset import load_dataset
+from helper.errors import DatasetNotFoundError
 
 
 def write_fake_svhn(root, n_train=10, n_test=4):

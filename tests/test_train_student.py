@@ -12,10 +12,13 @@ import train_student
 from distiller_zoo import DistillContext, build_distiller
 import train_teacher
 from conftest import ROOT
+from dataset import load_dataset
+from helper.checkpoint import load_checkpoint
+from models import model_dict
 from helper.augment import AugmentedBatch, DAConfig, build_augmentation, mixed_cross_entropy
 from helper.batches import DeviceSplit, Normalize
-from helper.cli import UsageError
 from helper.distill import DistillStep, Objective
+from helper.errors import UsageError
 from helper.loops import run_epoch
 from helper.training import make_generators
 
@@ -41,15 +44,22 @@ def test_one_epoch_per_da_with_the_original_command(digits_teacher, tmp_path, mi
         "--mix_n_run", "2", "--cutmix_pick_criterion", criterion, "--project", project,
         "--dataset", "digits", "--epochs", "1", "--train_subset", "192", "--test_subset", "100",
         "--model_path", str(tmp_path)])
-    folder = tmp_path / f"{project}_trial_0"
+    folder = tmp_path / f"{project}_trial_1"
     with open(folder / "summary.json") as f:
         assert json.load(f) == summary
     assert summary["da"] == train_student.da_name(mix_mode, criterion)
     assert (summary["arch"], summary["teacher_arch"], summary["distill"]) == ("resnet8", "resnet8", "kd")
-    assert math.isfinite(summary["last_test_loss"]) and summary["last_test_loss"] > 0
-    assert summary["epochs"] == 1 and 0 <= summary["last_test_acc"] <= 100
+    assert summary["objective"] == {"ce": 0.1, "kl_x": 0.9, "ce_mix_view": 0, "kl_view": 0.9, "other": 0, "kd_T": 4}
     with open(folder / "args.json") as f:
         assert json.load(f)["lw_mix"] == [1.0, 0.0, 1.0]
+    # the recorded test loss and accuracy are those of the saved student on the test subset
+    data = load_dataset("digits").subset(None, 100, seed=0)
+    student = model_dict["resnet8"](num_classes=10)
+    student.load_state_dict(load_checkpoint(str(folder / "last.pth"))["model"])
+    with torch.no_grad():
+        logits = student.eval()(Normalize(data.mean, data.std, "cpu")(data.test_x))
+    assert summary["last_test_loss"] == pytest.approx(F.cross_entropy(logits, data.test_y).item(), rel=1e-4)
+    assert summary["last_test_acc"] == pytest.approx(100 * (logits.argmax(1) == data.test_y).float().mean().item())
 
 
 class CountingModel(torch.nn.Module):
@@ -135,3 +145,64 @@ def test_unknown_distiller_is_a_clean_error():
                          cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert "invalid choice: 'magic'" in out.stderr and "crd" in out.stderr
+    assert out.stderr.startswith("error: ") and out.stderr.count("\n") == 1, "one line, not argparse's usage text"
+
+
+class TinyNet(torch.nn.Module):
+    """Logits linear in the per-channel means, so the test can redo the forward in float64."""
+
+    def __init__(self, seed, num_classes=4):
+        super().__init__()
+        self.fc = torch.nn.Linear(3, num_classes)
+        with torch.no_grad():
+            self.fc.weight.copy_(torch.randn(num_classes, 3, generator=torch.Generator().manual_seed(seed)) * 3)
+            self.fc.bias.copy_(torch.randn(num_classes, generator=torch.Generator().manual_seed(seed + 1)))
+
+    def forward(self, x, is_feat=False, preact=False):
+        logits = self.fc(x.mean(dim=(2, 3)))
+        return ([logits], logits) if is_feat else logits
+
+    def float64(self, x):
+        return x.double().mean(dim=(2, 3)) @ self.fc.weight.double().T + self.fc.bias.double()
+
+
+class SquaredGap(torch.nn.Module):
+    """A stub 'other' loss: the mean squared gap between student and teacher logits on x."""
+    preact = False
+
+    def forward(self, feat_s, feat_t, logit_s, logit_t, target, index):
+        return (logit_s - logit_t).pow(2).mean()
+
+
+def test_distill_step_loss_against_a_hand_computation():
+    gamma, alpha, beta, lw, T = 0.3, 0.7, 0.05, (0.2, 0.5, 1.3), 2.0
+    images = torch.randint(0, 256, (6, 3, 4, 4), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    target = torch.tensor([0, 1, 2, 3, 1, 2])
+    student, teacher = TinyNet(10), TinyNet(20)
+    mean, std = (0.4, 0.5, 0.6), (0.2, 0.25, 0.3)
+    augmentation = build_augmentation("cutmix", DAConfig(4))
+    step = DistillStep(student, teacher, SquaredGap(), augmentation, Objective(gamma, alpha, beta, lw, T), None,
+                       Normalize(mean, std, "cpu"), torch.Generator().manual_seed(5))
+    loss, _, _ = step.loss(images, target, torch.arange(6))
+
+    # the same view, drawn from a generator in the same state
+    x = images.double() / 255
+    view = augmentation(images.float() / 255, torch.Generator().manual_seed(5))
+    m, s = torch.tensor(mean, dtype=torch.float64).view(1, 3, 1, 1), torch.tensor(std, dtype=torch.float64).view(1, 3, 1, 1)
+    s_x, t_x = student.float64((x - m) / s), teacher.float64((x - m) / s)
+    s_v, t_v = student.float64((view.x.double() - m) / s), teacher.float64((view.x.double() - m) / s)
+
+    def ce(logits, y):
+        return (torch.logsumexp(logits, 1) - logits[torch.arange(len(y)), y])
+
+    def kl(ls, lt):
+        log_ps, log_pt = torch.log_softmax(ls / T, 1), torch.log_softmax(lt / T, 1)
+        return (log_pt.exp() * (log_pt - log_ps)).sum(1).mean() * T * T
+
+    lam = view.lam.double()
+    ce_mix = (lam * ce(s_v, target[view.source]) + (1 - lam) * ce(s_v, target[view.partner])).mean()
+    expected = (gamma * ce(s_x, target).mean()
+                + alpha * (lw[0] * kl(s_x, t_x) + lw[1] * ce_mix + lw[2] * kl(s_v, t_v))
+                + beta * (s_x - t_x).pow(2).mean())
+    assert not torch.equal(view.x, images.float() / 255)
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-5)

@@ -6,11 +6,14 @@ import torch
 
 import train_teacher
 from conftest import SHARED_DATA
+from dataset import load_dataset
+from helper.batches import Normalize
 from helper.checkpoint import load_checkpoint
-from helper.cli import UsageError
+from helper.errors import RunExistsError, UsageError
 from helper.options import default_decay_epochs
-from helper.run_log import RunExistsError, read_metrics
-from helper.util import learning_rate, parse_float_list, parse_int_list
+from helper.run_log import read_metrics
+from helper.options import parse_float_list, parse_int_list
+from helper.training import learning_rate
 
 
 def test_crd_step_schedule():
@@ -87,8 +90,12 @@ def test_repdistiller_checkpoint_evaluates_from_its_folder_name(tmp_path, capsys
     path = tmp_path / "resnet8_vanilla" / "ckpt_epoch_240.pth"
     path.parent.mkdir()
     torch.save({"model": model.state_dict(), "epoch": 240}, path)  # RepDistiller's format, no 'arch'
-    acc, _ = train_teacher.main(["--dataset", "digits", "--evaluate", str(path)])
-    assert 0 <= acc <= 100
+    acc, loss = train_teacher.main(["--dataset", "digits", "--evaluate", str(path)])
+    data = load_dataset("digits")
+    with torch.no_grad():
+        logits = model.eval()(Normalize(data.mean, data.std, "cpu")(data.test_x))
+    assert acc == pytest.approx(100 * (logits.argmax(1) == data.test_y).float().mean().item())
+    assert loss == pytest.approx(torch.nn.functional.cross_entropy(logits, data.test_y).item(), rel=1e-5)
     assert "resnet8 on digits" in capsys.readouterr().out
 
 
