@@ -64,7 +64,8 @@ class ContrastMemory(nn.Module):
         """Momentum update of the batch's rows, re-normalised to unit length; every process applies
         the rows of every process."""
         gather = self.processes.gather_shards
-        v_s, v_t, index = gather(v_s.detach().float()), gather(v_t.detach().float()), gather(index)
+        dtype = self.memory_s.dtype  # embeddings computed under autocast come in lower precision
+        v_s, v_t, index = gather(v_s.detach().to(dtype)), gather(v_t.detach().to(dtype)), gather(index)
         for memory, v in ((self.memory_s, v_s), (self.memory_t, v_t)):
             rows = memory[index] * self.nce_m + v.detach() * (1 - self.nce_m)
             memory.index_copy_(0, index, nn.functional.normalize(rows, dim=1))
@@ -78,6 +79,15 @@ def nce_loss(scores: Tensor, n_data: int) -> Tensor:
     log_d_pos = torch.log(scores[:, 0] / (scores[:, 0] + noise + EPS))
     log_d_neg = torch.log(noise / (scores[:, 1:] + noise + EPS))
     return -(log_d_pos.sum() + log_d_neg.sum()) / scores.shape[0]
+
+
+def first_distinct(values: Tensor) -> Tensor:
+    """The distinct values of a 1-D tensor in the order of their first occurrence."""
+    order = values.argsort(stable=True)  # equal values keep their order: the first one leads
+    ordered = values[order]
+    repeat = torch.zeros(len(values), dtype=torch.bool)
+    repeat[order[1:][ordered[1:] == ordered[:-1]]] = True
+    return values[~repeat]
 
 
 class CRDDistiller(Distiller):
@@ -104,20 +114,27 @@ class CRDDistiller(Distiller):
         """(B, 1+K) CPU indices: the sample itself, then K negatives of other classes, drawn without
         replacement unless the class has fewer than K negatives (as CRD's data set does)."""
         target, index = target.cpu(), index.cpu()
-        other_class = self.labels[None, :] != target[:, None]  # (B, n_data)
         negatives = torch.empty(len(target), self.nce_k, dtype=torch.long)
-        with_replacement = self.pool_sizes[target] < self.nce_k
-        rows = ~with_replacement
-        if rows.any():
-            # uniform random keys, same-class ones pushed last: the K smallest are a uniform K-subset
-            allowed = other_class[rows]
-            keys = torch.rand(allowed.shape, generator=self.generator).masked_fill_(~allowed, 2.0)
-            negatives[rows] = keys.topk(self.nce_k, dim=1, largest=False).indices
-        if with_replacement.any():
-            weights = other_class[with_replacement].float()
-            negatives[with_replacement] = torch.multinomial(weights, self.nce_k, replacement=True,
-                                                            generator=self.generator)
+        for row, label in enumerate(target.tolist()):
+            if self.pool_sizes[label] >= self.nce_k:
+                negatives[row] = self._distinct_negatives(label)
+            else:
+                weights = (self.labels != label).float()
+                negatives[row] = torch.multinomial(weights, self.nce_k, replacement=True, generator=self.generator)
         return torch.cat([index[:, None], negatives], dim=1)
+
+    def _distinct_negatives(self, label: int) -> Tensor:
+        """K distinct indices of classes other than `label`, uniform over such K-subsets: the first K
+        distinct values of a stream of uniform draws over the data set that miss the class. Costs
+        O(K), not O(n_data) per sample as a permutation of the pool would (1.28 M on ImageNet)."""
+        n_data, k = len(self.labels), self.nce_k
+        found = torch.empty(0, dtype=torch.long)
+        while len(found) < k:
+            # enough draws for the missing ones, allowing for same-class hits and repeats
+            n_draws = int((k - len(found)) * n_data / int(self.pool_sizes[label]) * 1.2) + 32
+            draws = torch.randint(n_data, (n_draws,), generator=self.generator)
+            found = first_distinct(torch.cat([found, draws[self.labels[draws] != label]]))
+        return found[:k]
 
     def forward(self, feat_s, feat_t, logit_s, logit_t, target, index):
         v_s = self.embed_s(feat_s[-1])
