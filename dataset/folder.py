@@ -46,7 +46,7 @@ class FolderDataset:
     mean: tuple = IMAGENET_MEAN
     std: tuple = IMAGENET_STD
     image_size: int = DEFAULT_IMAGE_SIZE
-    goodness_groups: int = DEFAULT_GOODNESS_GROUPS
+    goodness_groups: int = DEFAULT_GOODNESS_GROUPS  # caps T. stddev's default number of groups
 
     @property
     def num_classes(self):
@@ -63,19 +63,19 @@ class FolderDataset:
                        test=self.test.subset(stratified_subset(self.test.labels, test_n, seed + 1)))
 
 
-def _images_in(folder):
+def images_in(folder):
     return sorted(os.path.join(folder, f) for f in os.listdir(folder)
                   if f.lower().endswith(IMAGE_EXTENSIONS) and not f.startswith("."))
 
 
-def _class_folders(split_root):
+def class_folders(split_root):
     return sorted(d for d in os.listdir(split_root) if os.path.isdir(os.path.join(split_root, d)))
 
 
 def _read_split(split_root, classes):
     paths, labels = [], []
     for label, name in enumerate(classes):
-        files = _images_in(os.path.join(split_root, name))
+        files = images_in(os.path.join(split_root, name))
         if not files:
             raise DatasetLayoutError(f"class folder {os.path.join(split_root, name)} holds no image "
                                      f"({', '.join(IMAGE_EXTENSIONS[:3])}, ...)")
@@ -91,10 +91,10 @@ def scan_image_folder(root, name, layout_hint):
     if missing:
         raise DatasetNotFoundError(f"{name} not found at {root}: no {' or '.join(missing)} folder "
                                    f"(expected layout: {layout_hint})")
-    classes = _class_folders(os.path.join(root, "train"))
+    classes = class_folders(os.path.join(root, "train"))
     if not classes:
         raise DatasetLayoutError(f"{os.path.join(root, 'train')} has no class folders")
-    unknown = sorted(set(_class_folders(os.path.join(root, "val"))) - set(classes))
+    unknown = sorted(set(class_folders(os.path.join(root, "val"))) - set(classes))
     if unknown:
         raise DatasetLayoutError(f"{os.path.join(root, 'val')} has classes that train does not have: "
                                  f"{', '.join(unknown[:5])}{' ...' if len(unknown) > 5 else ''}")

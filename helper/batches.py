@@ -42,6 +42,9 @@ class DeviceSplit:
         """self.batch of each index tensor in turn."""
         return (self.batch(index, generator) for index in indices)
 
+    # the whole split is on every process: a batch every process asks for is simply its batch
+    global_batches = batches
+
     def batch(self, index, generator=None):
         """Images, labels and indices of `index`; with a generator the images are standard-augmented."""
         index = index.to(self.x.device, non_blocking=True)
@@ -104,8 +107,7 @@ class DeviceData:
                  processes=Processes()):
         self.name, self.classes = dataset.name, dataset.classes
         self.mean, self.std = dataset.mean, dataset.std
-        # None: the full original count (in-memory sets); streamed sets cap T. stddev's default
-        self.goodness_groups = getattr(dataset, "goodness_groups", None)
+        self.goodness_groups = dataset.goodness_groups
         self.train, self.test = SPLIT_BUILDERS[type(dataset)](dataset, device, num_workers, processes)
         self.normalize = Normalize(dataset.mean, dataset.std, device, memory_format)
 
@@ -127,8 +129,8 @@ def memory_splits(dataset, device, num_workers, processes):
 def streaming_splits(dataset, device, num_workers, processes):
     """A folder data set is decoded by workers, batch by batch."""
     from helper.streaming import StreamingSplit  # it builds on this module's epoch_batches
-    return (StreamingSplit(dataset.train, dataset.image_size, device, num_workers, True, processes),
-            StreamingSplit(dataset.test, dataset.image_size, device, num_workers, False, processes))
+    return (StreamingSplit(dataset.train, dataset.image_size, device, num_workers, processes),
+            StreamingSplit(dataset.test, dataset.image_size, device, num_workers, processes))
 
 
 # the kind of data set -> how its splits reach the device
@@ -143,10 +145,9 @@ def load_device_data(opt, device, processes=None):
     from helper.streaming import default_workers
     processes = processes or Processes()
     data = load_dataset(opt.dataset, opt.data_folder, download=opt.download)
-    if getattr(opt, "image_size", None):
+    if opt.image_size:
         data = data.resized(opt.image_size)
     if opt.train_subset or opt.test_subset:
         data = data.subset(opt.train_subset, opt.test_subset, seed=opt.seed)
-    workers = getattr(opt, "num_workers", None)
-    workers = default_workers(processes) if workers is None else workers
+    workers = default_workers(processes) if opt.num_workers is None else opt.num_workers
     return DeviceData(data, device, memory_format(opt.channels_last), workers, processes)

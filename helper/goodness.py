@@ -323,7 +323,7 @@ def _measure_stream(split, schemes, settings, scorers, stream, show_progress=Tru
     chunks = [batches[i:i + per_forward] for i in range(0, len(batches), per_forward)]
     desc = "T. stddev" + (f" {stream[0]}" if stream else "")
     originals_seconds = 0.0
-    standard = iter(split.batches(batches, standard_generator))  # streamed sets decode ahead
+    standard = iter(split.global_batches(batches, standard_generator))  # streamed sets decode ahead
     for chunk in progress(chunks, desc, show_progress):
         start = clock.now()
         # The DAs work per batch (partners and picks are within a batch) on [0, 1] floats, as in

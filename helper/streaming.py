@@ -25,10 +25,10 @@ def default_workers(processes=Processes()):
 
 
 class StreamingSplit:
-    def __init__(self, files, image_size, device, num_workers, train=True, processes=Processes()):
+    def __init__(self, files, image_size, device, num_workers, processes=Processes()):
         self.files = ImageFiles(files.paths, files.labels, image_size)
         self.labels, self.image_size, self.device = files.labels, image_size, device
-        self.num_workers, self.train, self.processes = num_workers, train, processes
+        self.num_workers, self.processes = num_workers, processes
 
     def __len__(self):
         return len(self.labels)
@@ -42,14 +42,18 @@ class StreamingSplit:
         return next(iter(Stream(self, [index], generator, workers=0)))
 
     def batches(self, indices, generator=None):
-        """The batches of a list of index tensors, decoded ahead by the workers."""
+        """The batches of a list of index tensors (this process's own), decoded ahead by the workers."""
         return Stream(self, list(indices), generator, workers=self.num_workers)
+
+    def global_batches(self, indices, generator=None):
+        """batches() of a list that every process holds alike: each decodes its shard of every
+        batch and the shards are gathered."""
+        return Stream(self, list(indices), generator, workers=self.num_workers, processes=self.processes)
 
     def epoch(self, batch_size, generators):
         """One shuffled pass of standard-augmented global batches; with several processes each
         decodes its shard of every batch and the shards are gathered, so all hold the batch."""
-        batches = epoch_batches(len(self), batch_size, generators["data"])
-        return Stream(self, batches, generators["augment"], workers=self.num_workers, processes=self.processes)
+        return self.global_batches(epoch_batches(len(self), batch_size, generators["data"]), generators["augment"])
 
 
 class Stream:

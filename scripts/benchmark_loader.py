@@ -32,7 +32,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-from dataset.folder import IMAGENET_MEAN, IMAGENET_STD, FolderSplit, _class_folders, _images_in  # noqa: E402
+from dataset.folder import IMAGENET_MEAN, IMAGENET_STD, FolderSplit, class_folders, images_in  # noqa: E402
 from helper.batches import Normalize  # noqa: E402
 from helper.streaming import StreamingSplit  # noqa: E402
 from helper.training import make_generators  # noqa: E402
@@ -70,10 +70,10 @@ def synthetic_tree(root, n_images, width, height):
 
 
 def file_list(root, n_images):
-    classes = _class_folders(root)
+    classes = class_folders(root)
     paths, labels = [], []
     for label, name in enumerate(classes):
-        files = _images_in(os.path.join(root, name))
+        files = images_in(os.path.join(root, name))
         paths += files
         labels += [label] * len(files)
     keep = torch.randperm(len(paths), generator=torch.Generator().manual_seed(0))[:n_images].sort().values
