@@ -11,16 +11,18 @@ many as the original code's 10 epochs gave.
 """
 import os
 
-from helper.augment import DAConfig
+import torch
+
+from helper.augment import DAConfig, da_help, da_record
 from helper.batches import load_device_data
 from helper.cli import run_main, script_parser
 from helper.distributed import init_processes
 from helper.errors import UsageError
 from helper.goodness import (DA_NAMES, GROUPINGS, PICK_BY_STUDENT, GoodnessSettings, build_schemes,
-                             check_da_names, measure_goodness, original_group_count, summarize)
+                             check_da_names, measure_goodness, original_group_count, scorer_of, summarize)
 from helper.loops import evaluate_metrics
 from helper.options import add_data_args, add_speed_args, add_teacher_args, check_teacher_args
-from helper.performance import autocast, configure_backend, prepare_model
+from helper.performance import autocast, configure_backend, fastest_batch, prepare_model
 from helper.pretrained import load_model, load_teacher
 from helper.run_log import write_json
 from helper.training import seed_everything
@@ -33,8 +35,8 @@ def parse_args(argv=None):
     group.add_argument("--model_s", default=None, help="student architecture, if its checkpoint does not tell it")
     group = parser.add_argument_group("stronger data augmentation")
     group.add_argument("--mix_mode", nargs="+", default=None, metavar="DA",
-                       help=f"DAs to score, of: {', '.join(DA_NAMES)} (default: all; {PICK_BY_STUDENT} "
-                            "only with --path_s)")
+                       help=f"DAs to score (default: the paper's {', '.join(DA_NAMES)}; {PICK_BY_STUDENT} "
+                            f"only with --path_s); each {da_help()}")
     group.add_argument("--da_granularity", default="sample", choices=("sample", "batch"),
                        help="sample: each image draws its own DA parameters; batch: one draw per batch, "
                             "as the original code did")
@@ -46,8 +48,9 @@ def parse_args(argv=None):
                             "grouping, 1564 on CIFAR-100; at most 1564 on streamed sets such as ImageNet)")
     group.add_argument("--group_batches", type=int, default=5, help="batches per group")
     group.add_argument("--batch_size", type=int, default=64)
-    group.add_argument("--compute_batch", type=int, default=1024,
-                       help="at most this many images per teacher forward (speed only)")
+    group.add_argument("--compute_batch", type=int, default=None,
+                       help="at most this many images per teacher forward (speed only; default: the "
+                            "fastest for this teacher on this device, measured in a few seconds at start-up)")
     group.add_argument("--grouping", default="sample", choices=GROUPINGS,
                        help="sample: every batch full, groups on the sample stream; original: per-epoch "
                             "batches with CRD's short last batch, as the original code")
@@ -60,7 +63,7 @@ def parse_args(argv=None):
     opt = check_teacher_args(parser.parse_args(argv))
     if opt.mix_mode is None:  # all DAs the given models can score
         opt.mix_mode = [name for name in DA_NAMES if name != PICK_BY_STUDENT or opt.path_s]
-    check_da_names(opt.mix_mode, opt.path_s is not None)
+    opt.mix_mode = list(dict.fromkeys(check_da_names(opt.mix_mode, opt.path_s is not None)))
     if opt.mix_n_run < 1 or (opt.n_pick is not None and opt.n_pick < 2):
         raise UsageError("--mix_n_run must be at least 1 and --n_pick at least 2")
     if opt.n_bootstrap < 1:
@@ -72,16 +75,35 @@ def load_models(opt, num_classes, device):
     teacher, arch, _ = load_teacher(opt, num_classes, device)
     teacher = prepare_model(teacher, opt.channels_last, opt.compile)
     student = None
-    if PICK_BY_STUDENT in opt.mix_mode:
+    if any(scorer_of(name) == "student" for name in opt.mix_mode):
         student, _, _ = load_model(opt.path_s, num_classes, device, fallback_arch=opt.model_s)
         student = prepare_model(student, opt.channels_last, opt.compile)
     return teacher, arch, student
 
 
-def settings_for(opt, n_groups):
+def settings_for(opt, n_groups, compute_batch=None):
     return GoodnessSettings(n_groups=n_groups, group_batches=opt.group_batches, batch_size=opt.batch_size,
-                            compute_batch=opt.compute_batch, grouping=opt.grouping,
-                            paired=not opt.unpaired, seed=opt.seed)
+                            compute_batch=compute_batch or opt.compute_batch or opt.batch_size,
+                            grouping=opt.grouping, paired=not opt.unpaired, seed=opt.seed)
+
+
+# Compute batches tried at start-up: 1 to 32 batches of --batch_size per teacher forward.
+COMPUTE_BATCH_FACTORS = (1, 2, 4, 8, 16, 32)
+
+
+def tune_compute_batch(opt, teacher, data, processes):
+    """--compute_batch, or the size at which the teacher's inference on this device is fastest."""
+    if opt.compute_batch is not None:
+        return opt.compute_batch, {}
+    train, normalize = data.train, data.normalize
+
+    def forward(images):
+        with autocast(images.device, opt.amp):
+            return processes.gather(teacher(normalize(processes.shard(images))), len(images))
+    sizes = [opt.batch_size * k for k in COMPUTE_BATCH_FACTORS]
+    # one batch, repeated: a streamed set would otherwise decode thousands of images for timing alone
+    base = train.batch(torch.arange(min(opt.batch_size, len(train))))[0]
+    return fastest_batch(forward, lambda n: base[torch.arange(n) % len(base)], sizes, processes)
 
 
 def goodness_record(opt, teacher_arch, teacher_acc, settings, train_size, originals_seconds, results):
@@ -90,9 +112,11 @@ def goodness_record(opt, teacher_arch, teacher_acc, settings, train_size, origin
             "teacher_test_acc": teacher_acc, "n_groups": settings.n_groups,
             "group_batches": settings.group_batches, "batch_size": settings.batch_size,
             "grouping": settings.grouping, "paired": settings.paired, "seed": settings.seed,
+            "compute_batch": settings.compute_batch,
             "path_s": opt.path_s, "da_granularity": opt.da_granularity, "mix_n_run": opt.mix_n_run,
             "n_pick": opt.n_pick, "n_bootstrap": opt.n_bootstrap, "train_size": train_size,
-            "originals_seconds": originals_seconds, "results": results}
+            "originals_seconds": originals_seconds, "results": results,
+            "da_specs": {name: da_record(name) for name in results}}
 
 
 def format_table(results):
@@ -122,7 +146,11 @@ def main(argv=None):
 
     n_groups = opt.n_groups or min(original_group_count(len(train), opt.batch_size, opt.group_batches),
                                    data.goodness_groups or float("inf"))
-    settings = settings_for(opt, n_groups)
+    compute_batch, rates = tune_compute_batch(opt, teacher, data, processes)
+    if rates:
+        say(f"compute batch {compute_batch}: the teacher's fastest here ("
+            + ", ".join(f"{size}: {rate:.0f}" for size, rate in rates.items()) + " images/s)")
+    settings = settings_for(opt, n_groups, compute_batch)
     config = DAConfig(data.image_size, granularity=opt.da_granularity, mix_n_run=opt.mix_n_run,
                       n_pick=opt.n_pick, mean=data.mean)
     schemes = build_schemes(opt.mix_mode, config, have_student=student is not None)
@@ -135,6 +163,7 @@ def main(argv=None):
     say(format_table(results))
 
     record = goodness_record(opt, arch, teacher_acc, settings, len(train), measured.originals_seconds, results)
+    record["compute_batch_rates"] = {str(size): rate for size, rate in rates.items()}
     if opt.out and processes.is_main:
         os.makedirs(os.path.dirname(os.path.abspath(opt.out)), exist_ok=True)
         write_json(opt.out, record)

@@ -11,7 +11,7 @@ import sys
 import torch
 
 from distiller_zoo import DISTILLERS, DistillContext, build_distiller, probe_features
-from helper.augment import AUGMENTATIONS, DAConfig, build_augmentation
+from helper.augment import DAConfig, build_augmentation, canonical_da, da_help, da_record
 from helper.batches import load_device_data
 from helper.cli import run_main, script_parser
 from helper.distill import DistillStep, InitStep, Objective
@@ -26,6 +26,7 @@ from helper.run_log import prepare_run_folder
 from helper.training import Training, make_generators, seed_everything
 
 PICK_CRITERIA = {"teacher_entropy": "cutmix_pick_T", "student_entropy": "cutmix_pick_S"}
+PICK_BY = {"teacher_entropy": "teacher", "student_entropy": "student"}
 
 
 def da_name(mix_mode, criterion):
@@ -53,7 +54,7 @@ def parse_args(argv=None):
     group.add_argument("--hint_layer", type=int, default=2, choices=range(5), help="FitNet feature index")
     group.add_argument("--init_epochs", type=int, default=30, help="init phase of abound, factor, fsp")
     group = parser.add_argument_group("stronger data augmentation")
-    group.add_argument("--mix_mode", default="identity", help=f"one of: {', '.join(AUGMENTATIONS)}")
+    group.add_argument("--mix_mode", default="identity", help=da_help())
     group.add_argument("--lw_mix", default=None,
                        help="weights of KL on x, CE on the mixed labels of x', KL on x' (the paper: [1,0,1]); "
                             "without it there is no x' and the KD term is KL on x alone, as in the original code")
@@ -70,11 +71,16 @@ def parse_args(argv=None):
     add_speed_args(parser)
     opt = check_teacher_args(parser.parse_args(argv))
     opt.lw_mix = parse_lw_mix(opt.lw_mix)
-    if opt.mix_mode not in AUGMENTATIONS:
-        raise UsageError(f"unknown --mix_mode '{opt.mix_mode}'; choose one of: {', '.join(AUGMENTATIONS)}")
+    opt.mix_mode = canonical_da(opt.mix_mode)  # recorded and named canonically
+    build_augmentation(opt.mix_mode, make_da_config(opt, 32))  # refuses impossible combinations now
     if opt.mix_n_run < 1 or (opt.n_pick is not None and opt.n_pick < 2):
         raise UsageError("--mix_n_run must be at least 1 and --n_pick at least 2")
     return finalize_training_args(opt, opt.model_s)
+
+
+def make_da_config(opt, image_size, mean=None):
+    return DAConfig(image_size, granularity=opt.da_granularity, mix_n_run=opt.mix_n_run, n_pick=opt.n_pick,
+                    mean=mean, pick_by=PICK_BY[opt.cutmix_pick_criterion])
 
 
 def parse_lw_mix(text):
@@ -95,7 +101,7 @@ def run_identity(opt, num_classes, teacher_arch, teacher_acc):
     """What a student run's checkpoints and summary.json record of it (scripts/summarize.py reads it)."""
     return {"arch": opt.model_s, "num_classes": num_classes, "dataset": opt.dataset, "teacher_arch": teacher_arch,
             "distill": opt.distill, "mix_mode": opt.mix_mode, "da": da_name(opt.mix_mode, opt.cutmix_pick_criterion),
-            "teacher_test_acc": teacher_acc, "path_t": opt.path_t, "objective": build_objective(opt).weights()}
+            "da_spec": da_record(opt.mix_mode), "teacher_test_acc": teacher_acc, "path_t": opt.path_t, "objective": build_objective(opt).weights()}
 
 
 def build_objective(opt):
@@ -147,8 +153,7 @@ def main(argv=None):
         print(f"teacher {teacher_arch}: test accuracy {teacher_acc:.2f}% (top-5 "
               f"{teacher_result['test_acc5']:.2f}%), loss {teacher_result['test_loss']:.4f}")
 
-    da_config = DAConfig(data.image_size, granularity=opt.da_granularity, mix_n_run=opt.mix_n_run,
-                         n_pick=opt.n_pick, mean=data.mean)
+    da_config = make_da_config(opt, data.image_size, data.mean)
     augmentation = build_augmentation(opt.mix_mode, da_config)
     objective = build_objective(opt)
     generators = make_generators(opt.seed)
@@ -165,7 +170,7 @@ def main(argv=None):
         run_init_phase(student, teacher, distiller, train, normalize, opt, generators, processes)
 
     step = DistillStep(trained, teacher, distiller, augmentation, objective, optimizer, normalize,
-                       generators["augment"], opt.cutmix_pick_criterion == "student_entropy", opt.amp, processes)
+                       generators["augment"], augmentation.scored_by == "student", opt.amp, processes)
     summary = training.fit(
         lambda epoch: run_epoch(step, train, opt.batch_size, generators, epoch, opt.epochs, processes),
         lambda: evaluate(student, test, normalize, opt.amp, processes), best_name=f"{opt.model_s}_best.pth")

@@ -55,7 +55,7 @@ class DistillStep:
         self.normalize, self.generator, self.amp = normalize, generator, amp
         self.processes = processes
         self.scorer = self._scorer(student if pick_by_student else teacher)
-        self.reuse_scores = augmentation.needs_scorer and not pick_by_student
+        self.reuse_scores = augmentation.needs_scorer and not pick_by_student and augmentation.view_logits
 
     def _scorer(self, model):
         def scorer(images):

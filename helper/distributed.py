@@ -30,6 +30,7 @@ def select_device(name="auto"):
                          "use --device cpu or --device auto")
     return device
 
+
 class Processes:
     """This process's place among the training processes (one process: rank 0 of 1)."""
 

@@ -38,14 +38,15 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from helper.augment import Augmentation, DAConfig, build_augmentation, softmax_entropy
+from helper.augment import PAPER_DAS, Augmentation, DAConfig, build_augmentation, parse_da, softmax_entropy
 from helper.distributed import Processes
 from helper.errors import UsageError
 from helper.loops import progress
 
-PICK_BY_TEACHER, PICK_BY_STUDENT = "cutmix_pick_T", "cutmix_pick_S"
-DA_NAMES = ("identity", "flip", "crop+flip", "cutout", "autoaugment", "mixup", "cutmix",
-            PICK_BY_TEACHER, PICK_BY_STUDENT)
+PICK_BY_STUDENT = "cutmix_pick_S"
+# The default list (any spec of the registry is accepted): the paper's DAs, the one that needs a
+# student last.
+DA_NAMES = tuple(n for n in PAPER_DAS if n != PICK_BY_STUDENT) + (PICK_BY_STUDENT,)
 GROUPINGS = ("sample", "original")
 ORIGINAL_EPOCHS = 10  # the original scripts ran 10 epochs per DA
 
@@ -185,30 +186,44 @@ def planned_batches(n: int, settings: GoodnessSettings, stream: Sequence[str] = 
 
 @dataclass(frozen=True)
 class Scheme:
-    """A DA as the paper's tables name it: a registered augmentation and, for cutmix_pick, which
-    model scores the pool ("teacher" or "student")."""
+    """A DA to measure: its canonical spec (the name in the tables), the augmentation, and who
+    scores its pool when it picks ("teacher", "student" or None)."""
     name: str
     augmentation: Augmentation
     scorer: Optional[str] = None
 
+    @property
+    def reuses_teacher_logits(self) -> bool:
+        """The views come with the teacher's logits on them: no second forward."""
+        return self.scorer == "teacher" and self.augmentation.view_logits
 
-def check_da_names(names: Sequence[str], have_student: bool) -> None:
-    """Refuse unknown names, and cutmix_pick_S without a student to score with."""
+
+def scorer_of(name: str) -> Optional[str]:
+    """Whose logits the DA ``name`` asks for: "teacher", "student" or None."""
+    return build_augmentation(name, DAConfig(32)).scored_by
+
+
+def check_da_names(names: Sequence[str], have_student: bool) -> List[str]:
+    """The canonical specs of ``names``; refuses malformed specs, and a DA that picks by a
+    student's entropy without a student to score with."""
+    canonical = []
     for name in names:
-        if name not in DA_NAMES:
-            raise UsageError(f"unknown DA '{name}'; choose one of: {', '.join(DA_NAMES)}")
-    if PICK_BY_STUDENT in names and not have_student:
-        raise UsageError(f"{PICK_BY_STUDENT} scores with a student's entropy: pass --path_s "
-                         "(a student checkpoint), or leave it out of --mix_mode")
+        spec = parse_da(name, "DA")
+        if not have_student and scorer_of(spec) == "student":
+            raise UsageError(f"{spec} scores with a student's entropy: pass --path_s "
+                             "(a student checkpoint), or leave it out of --mix_mode")
+        canonical.append(spec.canonical)
+    return canonical
 
 
 def build_schemes(names: Sequence[str], config: DAConfig, have_student: bool = False) -> List[Scheme]:
-    """The schemes called ``names`` (duplicates dropped, order kept)."""
-    names = list(dict.fromkeys(names))
-    check_da_names(names, have_student)
-    scorers = {PICK_BY_TEACHER: "teacher", PICK_BY_STUDENT: "student"}
-    return [Scheme(name, build_augmentation("cutmix_pick" if name in scorers else name, config),
-                   scorers.get(name)) for name in names]
+    """The schemes called ``names`` (canonical specs; duplicates dropped, order kept)."""
+    names = list(dict.fromkeys(check_da_names(names, have_student)))
+    schemes = []
+    for name in names:
+        augmentation = build_augmentation(name, config)
+        schemes.append(Scheme(name, augmentation, augmentation.scored_by))
+    return schemes
 
 
 # ----------------------------------------------------------------------------- the data pass
@@ -291,7 +306,7 @@ def measure_goodness(teacher, split, normalize, schemes: Sequence[Scheme], setti
     several processes every process makes the same batches and views, and each forward is split
     between them and gathered, so the numbers are those of one process."""
     if any(s.scorer == "student" for s in schemes) and student is None:
-        raise ValueError(f"{PICK_BY_STUDENT} needs the student model that scores its pool")
+        raise ValueError("a DA that picks by the student's entropy needs the student model that scores its pool")
     models = [teacher] + ([student] if student is not None else [])
 
     def forward(model):
@@ -335,7 +350,7 @@ def _measure_stream(split, schemes, settings, scorers, stream, show_progress=Tru
             start = clock.now()
             scorer = scorers[scheme.scorer] if scheme.scorer else None
             views = [scheme.augmentation(x, da_generators[scheme.name], scorer) for x in xs]
-            if scheme.scorer == "teacher":  # the pick already ran the teacher on its pool
+            if scheme.reuses_teacher_logits:  # the pick already ran the teacher on its pool
                 logits = torch.cat([v.logits for v in views])
             else:
                 logits = teacher(torch.cat([v.x for v in views]))

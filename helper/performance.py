@@ -1,7 +1,11 @@
-"""Speed settings of a run: memory format, mixed precision, compilation, cuDNN autotuning."""
+"""Speed settings of a run: memory format, mixed precision, compilation, cuDNN autotuning, and
+the batch size at which a model's inference is fastest on this device."""
 import contextlib
+import time
 
 import torch
+
+from helper.distributed import Processes
 
 
 def configure_backend(device, opt):
@@ -34,3 +38,44 @@ def autocast(device, enabled):
     if enabled:
         return torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+def _synchronize(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def images_per_second(forward, images, min_seconds=0.2):
+    """The rate of `forward(images)` after one untimed call: repeated until `min_seconds` pass."""
+    device = images.device
+    forward(images)
+    _synchronize(device)
+    start, calls = time.perf_counter(), 0
+    while True:
+        forward(images)
+        calls += 1
+        _synchronize(device)
+        elapsed = time.perf_counter() - start
+        if elapsed >= min_seconds:
+            return calls * len(images) / elapsed
+
+
+@torch.inference_mode()
+def fastest_batch(forward, make_images, sizes, processes=Processes(), min_seconds=0.2):
+    """The size in `sizes` (increasing) at which `forward` pushes the most images per second, and
+    {size: images/s} of those tried. Rates fall off past the best size (caches on the CPU, memory
+    on a GPU), so the search stops after two sizes in a row below 0.9 of the best. With several
+    processes the rates are summed over them, so that every process makes the same choice."""
+    rates, best, worse = {}, None, 0
+    for size in sizes:
+        images = make_images(size)
+        rate = processes.sum(torch.tensor([images_per_second(forward, images, min_seconds)],
+                                          dtype=torch.float64, device=images.device)).item()
+        rates[size] = rate
+        if best is None or rate > rates[best]:
+            best, worse = size, 0
+        elif rate < 0.9 * rates[best]:
+            worse += 1
+            if worse == 2:
+                break
+    return best, rates

@@ -56,7 +56,7 @@ if ROOT not in sys.path:
 
 from dataset.cifar import CIFAR100_MEAN, CIFAR100_STD  # noqa: E402
 from distiller_zoo import DistillContext, build_distiller, probe_features  # noqa: E402
-from helper.augment import DAConfig  # noqa: E402
+from helper.augment import DAConfig, standalone_names  # noqa: E402
 from helper.batches import DeviceSplit, Normalize  # noqa: E402
 from helper.cli import run_main, script_parser  # noqa: E402
 from helper.distill import DistillStep, Objective  # noqa: E402
@@ -69,6 +69,8 @@ from helper.run_log import write_json  # noqa: E402
 from helper.training import make_generators  # noqa: E402
 from helper.distributed import select_device  # noqa: E402
 
+# The paper's nine DAs, then every other DA of the registry.
+BENCHMARK_DAS = list(dict.fromkeys([*DA_NAMES, *standalone_names()]))
 DEFAULT_PAIRS = ("wrn_40_2:wrn_16_2", "resnet56:resnet20")
 NUM_CLASSES, IMAGE_SIZE, CHANNELS = 100, 32, 3  # CIFAR-100
 GROUP_BATCHES = 5  # batches per T. stddev group, as the paper
@@ -88,8 +90,8 @@ def parse_args(argv=None):
     parser = script_parser(__doc__)
     parser.add_argument("--pairs", nargs="+", type=parse_pair, default=[parse_pair(p) for p in DEFAULT_PAIRS],
                         metavar="TEACHER:STUDENT", help=f"default: {' '.join(DEFAULT_PAIRS)}")
-    parser.add_argument("--das", nargs="+", default=list(DA_NAMES), metavar="DA",
-                        help=f"of: {', '.join(DA_NAMES)} (default: all)")
+    parser.add_argument("--das", nargs="+", default=BENCHMARK_DAS, metavar="DA",
+                        help=f"DA specs (default: {' '.join(BENCHMARK_DAS)})")
     parser.add_argument("--batch_size", type=int, default=64)
     parser.add_argument("--warmup", type=int, default=3, help="untimed runs before each measurement")
     parser.add_argument("--repeats", type=int, default=10, help="timed runs per measurement (the median is kept)")

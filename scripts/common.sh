@@ -29,6 +29,7 @@ DATASET="${DATASET:-cifar100}"
 
 # The paper's experiments (Good-DA-in-KD scripts/S_test_loss_different_DA_cifar100.sh,
 # T_stddev_different_DA_cifar100.sh).
+# helper.augment.PAPER_DAS; DAS takes any spec of the registry, e.g. DAS="identity cutmix(alpha=0.5)".
 ALL_DAS="identity flip crop+flip cutout autoaugment mixup cutmix cutmix_pick_S cutmix_pick_T"
 ALL_TEACHERS="vgg13 resnet56 resnet32x4 wrn_40_2 ResNet50"
 ALL_PAIRS="vgg13:vgg8 vgg13:MobileNetV2 resnet56:resnet20 resnet56:ShuffleV2 wrn_40_2:wrn_16_2 wrn_40_2:vgg8 resnet32x4:resnet8x4 ResNet50:vgg8 resnet32x4:ShuffleV2"

@@ -20,13 +20,15 @@ import sys
 from collections import defaultdict
 from dataclasses import dataclass
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+from helper.augment import PAPER_DAS, canonical_da, da_label, standalone_names  # noqa: E402
+
 FINISHED = "finished"
-# The nine DAs in the order of the paper's tables, with the names its tables print.
-DA_LABELS = {
-    "identity": "Identity", "flip": "Flip", "crop+flip": "Crop+Flip", "cutout": "Cutout",
-    "autoaugment": "AutoAugment", "mixup": "Mixup", "cutmix": "CutMix",
-    "cutmix_pick_S": "CutMixPick (S. ent.)", "cutmix_pick_T": "CutMixPick (T. ent.)",
-}
+# The paper's nine DAs in its tables' order, then the registry's others; labels from the registry.
+DA_ORDER = list(dict.fromkeys(list(PAPER_DAS) + standalone_names()))
 MIN_DAS_FOR_CORRELATION = 3
 DASH = "—"
 
@@ -86,6 +88,15 @@ def uses_view(objective):
     return bool(objective["ce_mix_view"] or objective["kl_view"])
 
 
+def canonical_name(da):
+    """A DA spec in its canonical form, so that runs of one DA group together however their
+    flags spelled it; a name the registry does not know stays as it is."""
+    try:
+        return canonical_da(da, "DA")
+    except ValueError:
+        return da
+
+
 def run_from_files(summary, args):
     """A Run from a finished run's summary.json and args.json contents."""
     epoch_factor = args.get("epoch_factor", 1)
@@ -95,7 +106,7 @@ def run_from_files(summary, args):
         dataset=summary["dataset"], teacher=summary["teacher_arch"], student=summary["arch"],
         method=method_name(summary["distill"], objective),
         schedule="" if epoch_factor == 1 else f"{epochs} epochs", epochs=epochs,
-        da=summary.get("da") if uses_view(objective) else None, trial=str(summary.get("trial", "")),
+        da=canonical_name(summary.get("da")) if uses_view(objective) else None, trial=str(summary.get("trial", "")),
         last_acc=float(summary["last_test_acc"]), best_acc=float(summary["best_test_acc"]),
         last_loss=float(summary["last_test_loss"]), teacher_acc=summary.get("teacher_test_acc"))
 
@@ -152,6 +163,7 @@ def load_goodness(root):
             notes.append(f"skipped {path}: not a T. stddev file ({err})")
             continue
         for da, result in results.items():
+            da = canonical_name(da)
             if da in table[key]:
                 notes.append(f"{path}: overrides T. stddev of {da} for {key[1]} on {key[0]}")
             table[key][da] = {"t_stddev": result["t_stddev"], "ci95": result.get("ci95")}
@@ -205,8 +217,7 @@ def da_order(da):
     """Sort key: plain KD first, then the paper's DA order, then any other DA by name."""
     if da is None:
         return (0, 0, "")
-    names = list(DA_LABELS)
-    return (1, names.index(da), "") if da in names else (2, 0, da)
+    return (1, DA_ORDER.index(da), "") if da in DA_ORDER else (2, 0, da)
 
 
 def pair_rows(by_da, t_stddev):
@@ -255,10 +266,6 @@ def fmt_coefficient(result, name):
     if "message" in result:
         return DASH
     return f"{result[name]['r']:.3f} (p={result[name]['p']:.2g})"
-
-
-def da_label(da):
-    return DA_LABELS.get(da, da)
 
 
 def setting_label(method, da, schedule):
