@@ -11,6 +11,7 @@ import sys
 import torch
 
 from distiller_zoo import DISTILLERS, DistillContext, build_distiller, probe_features
+from distiller_zoo.options import add_logit_args, check_logit_args, kl_term
 from helper.augment import DAConfig, build_augmentation, canonical_da, da_help, da_record
 from helper.batches import load_device_data
 from helper.cli import run_main, script_parser
@@ -53,6 +54,7 @@ def parse_args(argv=None):
     group.add_argument("--nce_m", type=float, default=0.5, help="CRD memory momentum")
     group.add_argument("--hint_layer", type=int, default=2, choices=range(5), help="FitNet feature index")
     group.add_argument("--init_epochs", type=int, default=30, help="init phase of abound, factor, fsp")
+    add_logit_args(parser)
     group = parser.add_argument_group("stronger data augmentation")
     group.add_argument("--mix_mode", default="identity", help=da_help())
     group.add_argument("--lw_mix", default=None,
@@ -75,6 +77,7 @@ def parse_args(argv=None):
     build_augmentation(opt.mix_mode, make_da_config(opt, 32))  # refuses impossible combinations now
     if opt.mix_n_run < 1 or (opt.n_pick is not None and opt.n_pick < 2):
         raise UsageError("--mix_n_run must be at least 1 and --n_pick at least 2")
+    check_logit_args(opt)
     return finalize_training_args(opt, opt.model_s)
 
 
@@ -97,24 +100,32 @@ def parse_lw_mix(text):
     return weights
 
 
-def run_identity(opt, num_classes, teacher_arch, teacher_acc):
-    """What a student run's checkpoints and summary.json record of it (scripts/summarize.py reads it)."""
+def run_identity(opt, num_classes, teacher_arch, teacher_acc, objective=None):
+    """What a student run's checkpoints and summary.json record of it (scripts/summarize.py reads it).
+    ``objective``: the run's (needed with --method_as_kl, whose KL_T is the distiller's)."""
+    objective = objective or build_objective(opt)
     return {"arch": opt.model_s, "num_classes": num_classes, "dataset": opt.dataset, "teacher_arch": teacher_arch,
             "distill": opt.distill, "mix_mode": opt.mix_mode, "da": da_name(opt.mix_mode, opt.cutmix_pick_criterion),
-            "da_spec": da_record(opt.mix_mode), "teacher_test_acc": teacher_acc, "path_t": opt.path_t, "objective": build_objective(opt).weights()}
+            "da_spec": da_record(opt.mix_mode), "teacher_test_acc": teacher_acc, "path_t": opt.path_t,
+            "objective": objective.weights()}
 
 
-def build_objective(opt):
-    return Objective(opt.gamma, opt.alpha, opt.beta, opt.lw_mix, opt.kd_T)
+def build_objective(opt, distiller=None):
+    """The objective of the flags; with --method_as_kl its KL_T is the distiller's logit loss."""
+    return Objective(opt.gamma, opt.alpha, opt.beta, opt.lw_mix, opt.kd_T, logit_loss=kl_term(opt, distiller))
 
 
 def objective_warnings(opt, distiller):
     """Settings that are legal, as in the original code, but rarely what a user means."""
-    if opt.lw_mix is None and opt.mix_mode != "identity":
+    if opt.lw_mix is None and opt.mix_mode != "identity" and not (distiller.needs_view and opt.beta):
         yield (f"--mix_mode {opt.mix_mode} has no effect without --lw_mix (as in the original code); "
                "the paper's objective adds --lw_mix [1,0,1]")
-    if opt.beta == 0 and distiller.default_beta:
-        yield (f"-b is 0, so the {opt.distill} loss is off; CRD's README trains it with -b {distiller.default_beta:g}")
+    if opt.method_as_kl:
+        if opt.alpha == 0:
+            yield f"-a is 0, so the {opt.distill} loss that --method_as_kl puts in the KD terms is off"
+    elif opt.beta == 0 and distiller.default_beta:
+        yield (f"-b is 0, so the {opt.distill} loss is off; its reference commands train it with "
+               f"-b {distiller.default_beta:g}")
     if opt.alpha == 0 and opt.gamma == 1 and opt.beta == 0:
         yield "-a and -b are 0: this trains the student on the labels alone (RepDistiller's defaults)"
 
@@ -141,6 +152,7 @@ def main(argv=None):
     feat_s, feat_t = probe_features(student, teacher, normalize(train.probe(2)))
     distiller = build_distiller(opt.distill, DistillContext(feat_s, feat_t, train.labels, opt, processes))
     distiller = processes.global_batchnorm(distiller.to(device))  # its regressors' BatchNorm layers
+    objective = build_objective(opt, distiller)
     if processes.is_main:
         for warning in objective_warnings(opt, distiller):
             print(f"note: {warning}", file=sys.stderr)
@@ -155,12 +167,11 @@ def main(argv=None):
 
     da_config = make_da_config(opt, data.image_size, data.mean)
     augmentation = build_augmentation(opt.mix_mode, da_config)
-    objective = build_objective(opt)
     generators = make_generators(opt.seed)
     trained = processes.wrap(student)
     optimizer = torch.optim.SGD(list(trained.parameters()) + list(distiller.parameters()),
                                 lr=opt.learning_rate, momentum=opt.momentum, weight_decay=opt.weight_decay)
-    identity = run_identity(opt, data.num_classes, teacher_arch, teacher_acc)
+    identity = run_identity(opt, data.num_classes, teacher_arch, teacher_acc, objective)
     training = Training(folder, opt, {"model": student, "distiller": distiller}, optimizer,
                         generators, identity, processes)
     if opt.resume and training.resume():

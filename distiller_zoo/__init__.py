@@ -1,10 +1,11 @@
-"""Distillation methods of CRD (RepDistiller), one file each, selected by ``--distill``.
+"""Distillation methods of CRD (RepDistiller) and the logit methods since (DKD, DIST, MLKD), one file
+each, selected by ``--distill``.
 
 Adding a method: write ``distiller_zoo/<Method>.py`` with a ``Distiller`` subclass and a
 ``build(ctx: DistillContext)`` function, and add one line to ``DISTILLERS``.
 """
 
-from . import AB, AT, CC, CRD, FSP, FT, KD, KDSVD, NST, PKT, RKD, SP, VID, FitNet
+from . import AB, AT, CC, CRD, DIST, DKD, FSP, FT, KD, KDSVD, MLKD, NST, PKT, RKD, SP, VID, FitNet
 from .base import DistillContext, Distiller, probe_features
 from .KD import DistillKL
 
@@ -23,6 +24,9 @@ DISTILLERS = {
     "nst": NST.build,
     "crd": CRD.build,
     "kdsvd": KDSVD.build,
+    "dkd": DKD.build,
+    "dist": DIST.build,
+    "mlkd": MLKD.build,
 }
 
 

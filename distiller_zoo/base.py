@@ -51,11 +51,24 @@ class Distiller(nn.Module):
     preact: bool = False  # features are taken with model(x, is_feat=True, preact=self.preact)
     init_epochs: int = 0  # > 0: CRD's initialisation phase runs first (abound, factor, fsp: --init_epochs)
     default_beta: float = 0.0  # the -b weight CRD's README commands use for this method
+    needs_view: bool = False  # loss() needs the logits on the stronger-DA view x' (MLKD's strong view)
+    couples_batch: bool = False  # loss() mixes the batch's samples: several processes give it the global batch
 
     def forward(self, feat_s: list[Tensor], feat_t: list[Tensor], logit_s: Tensor, logit_t: Tensor,
                 target: Tensor, index: Tensor) -> Tensor:
         """Scalar loss. ``target``: (B,) labels; ``index``: (B,) dataset indices of the batch."""
         raise NotImplementedError
+
+    def kl_loss(self):
+        """The LogitLoss that --method_as_kl puts in place of KL_T on x and x'; None: not a logit method."""
+        return None
+
+    def loss(self, feat_s: list[Tensor], feat_t: list[Tensor], logit_s: Tensor, logit_t: Tensor, target: Tensor,
+             index: Tensor, epoch: int, view) -> Tensor:
+        """What the training step calls: forward() plus what a few methods also need, the 1-based
+        ``epoch`` (DKD's warm-up) and ``view``, the ViewLogits of x' (None unless needs_view or x'
+        was made anyway). Feature methods implement forward() only."""
+        return self(feat_s, feat_t, logit_s, logit_t, target, index)
 
     def init_modules(self, student: nn.Module) -> list[nn.Module]:
         """What the initialisation phase trains (only for methods with ``init_epochs > 0``). As in

@@ -6,11 +6,13 @@ step of CRD's initialisation phase; helper.loops.run_epoch runs either over an e
          + beta * other(features)
 
 x is the standard-augmented batch, x' its stronger-DA view; the target of x' is the teacher's
-output on x' (never the mixed labels, except in the lw2 term)."""
+output on x' (never the mixed labels, except in the lw2 term). KL_T is the objective's logit loss:
+Hinton's KL by default, a logit method's loss (DKD, DIST) with --method_as_kl."""
 import torch
 import torch.nn.functional as F
 
 from distiller_zoo.KD import DistillKL
+from distiller_zoo.logit import ViewLogits
 from helper.augment import AugmentedBatch, mixed_cross_entropy
 from helper.distributed import Processes
 from helper.performance import autocast
@@ -22,12 +24,13 @@ PLAIN_KD = (1.0, 0.0, 0.0)
 
 class Objective:
     """The loss weights of a run (flags -r, -a, -b, --lw_mix, --kd_T) in one place; lw_mix None
-    is the original code's plain KD."""
+    is the original code's plain KD. ``logit_loss`` (a distiller_zoo.logit.LogitLoss) stands for
+    KL_T on x and x' (default: Hinton's KL at kd_T)."""
 
-    def __init__(self, gamma, alpha, beta, lw_mix, kd_T):
+    def __init__(self, gamma, alpha, beta, lw_mix, kd_T, logit_loss=None):
         self.gamma, self.alpha, self.beta = gamma, alpha, beta
         self.lw_clean, self.lw_mix_ce, self.lw_view = PLAIN_KD if lw_mix is None else lw_mix
-        self.kl = DistillKL(kd_T)
+        self.kl = DistillKL(kd_T) if logit_loss is None else logit_loss
 
     def weights(self):
         """The weight each term of the loss gets, as the run records it."""
@@ -56,6 +59,7 @@ class DistillStep:
         self.processes = processes
         self.scorer = self._scorer(student if pick_by_student else teacher)
         self.reuse_scores = augmentation.needs_scorer and not pick_by_student and augmentation.view_logits
+        self.epoch = 1  # prepare(epoch) sets it for each epoch: DKD's warm-up depends on it
 
     def _scorer(self, model):
         def scorer(images):
@@ -68,45 +72,70 @@ class DistillStep:
         return AugmentedBatch(shard(view.x), shard(view.source), shard(view.partner), shard(view.lam),
                               None if view.logits is None else shard(view.logits))
 
-    def loss(self, images, target, index):
-        """The objective and the student's logits on x; gradients flow to student and distiller."""
-        objective, normalize, shard = self.objective, self.normalize, self.processes.shard
+    def _whole(self, coupled, total, *tensors):
+        """For a loss that couples the batch's samples, every process's rows of each tensor (this
+        process's keep their gradient; the gather's backward sums them over processes, which
+        DistributedDataParallel's averaging turns into the one-process gradient)."""
+        if not coupled:
+            return tensors
+        return tuple(self.processes.gather_with_grad(t, total) for t in tensors)
+
+    def _logit_loss(self, loss, total, logit_s, logit_t, target, epoch):
+        return loss(*self._whole(loss.couples_batch, total, logit_s, logit_t, target), epoch)
+
+    def loss(self, images, target, index, epoch):
+        """The objective and the student's logits on x; gradients flow to student and distiller.
+        ``epoch`` (1-based) is for losses with a warm-up (DKD)."""
+        objective, distiller, normalize, shard = self.objective, self.distiller, self.normalize, self.processes.shard
         x = images.float().div_(255)
+        distiller_view = distiller.needs_view and objective.beta != 0  # MLKD's strong view
         view = None
-        if objective.needs_view:
-            view = self._shard(self.augmentation(x, self.generator,
-                                                 self.scorer if self.augmentation.needs_scorer else None))
+        if objective.needs_view or distiller_view:
+            view = self.augmentation(x, self.generator, self.scorer if self.augmentation.needs_scorer else None)
+            n_view, view = len(view.x), self._shard(view)
         x, own_target, index = shard(x), shard(target), shard(index)
         with torch.no_grad():
-            feat_t, logit_t = self.teacher(normalize(x), is_feat=True, preact=self.distiller.preact)
-        feat_s, logit_s = self.student(normalize(x), is_feat=True, preact=self.distiller.preact)
+            feat_t, logit_t = self.teacher(normalize(x), is_feat=True, preact=distiller.preact)
+        feat_s, logit_s = self.student(normalize(x), is_feat=True, preact=distiller.preact)
         loss = objective.gamma * F.cross_entropy(logit_s, own_target)
-        loss = loss + objective.alpha * objective.lw_clean * objective.kl(logit_s, logit_t)
+        loss = loss + objective.alpha * objective.lw_clean * self._logit_loss(
+            objective.kl, len(images), logit_s, logit_t, own_target, epoch)
+        view_logits = None
         if view is not None:
             logit_s_view = self.student(normalize(view.x))
-            if objective.lw_view:
+            if objective.lw_view or distiller_view:
                 if self.reuse_scores:
                     logit_t_view = view.logits
                 else:
                     with torch.no_grad():
                         logit_t_view = self.teacher(normalize(view.x))
-                loss = loss + objective.alpha * objective.lw_view * objective.kl(logit_s_view, logit_t_view)
+                # x' is supervised by the teacher alone, so its target class (DKD's) is the teacher's top-1 there
+                view_logits = ViewLogits(logit_s_view, logit_t_view, logit_t_view.argmax(dim=1))
+            if objective.lw_view:
+                loss = loss + objective.alpha * objective.lw_view * self._logit_loss(
+                    objective.kl, n_view, view_logits.logit_s, view_logits.logit_t, view_logits.target, epoch)
             if objective.lw_mix_ce:
                 # view.source and view.partner index the global batch, hence the global targets
                 loss = loss + objective.alpha * objective.lw_mix_ce * mixed_cross_entropy(logit_s_view, target, view)
         if objective.beta:
-            loss = loss + objective.beta * self.distiller(feat_s, feat_t, logit_s, logit_t, own_target, index)
+            coupled = distiller.couples_batch
+            on_x = self._whole(coupled, len(images), logit_s, logit_t, own_target)
+            if view_logits is not None:
+                view_logits = ViewLogits(*self._whole(coupled, n_view, view_logits.logit_s, view_logits.logit_t,
+                                                      view_logits.target))
+            loss = loss + objective.beta * distiller.loss(feat_s, feat_t, *on_x, index, epoch, view_logits)
         return loss, logit_s, own_target
 
-    def prepare(self):
+    def prepare(self, epoch):
         self.student.train()
         self.teacher.eval()
         self.distiller.train()
+        self.epoch = epoch
 
     def __call__(self, images, target, index):
         """Returns the loss, the student's logits on x and their targets (this process's shard)."""
         with autocast(images.device, self.amp):
-            loss, logit_s, own_target = self.loss(images, target, index)
+            loss, logit_s, own_target = self.loss(images, target, index, self.epoch)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.processes.average_gradients(self.distiller.parameters())
@@ -125,7 +154,7 @@ class InitStep:
         self.modules, self.optimizer, self.normalize = modules, optimizer, normalize
         self.processes = processes
 
-    def prepare(self):
+    def prepare(self, epoch):
         self.student.eval()
         self.teacher.eval()
         for module in self.modules:

@@ -68,6 +68,19 @@ class Processes:
         total = self.sum(torch.tensor(len(shard), device=shard.device))
         return self.gather(shard, int(total))
 
+    def gather_with_grad(self, shard, total):
+        """As gather, but differentiable: the backward hands each process the sum, over the
+        processes, of the gradients with respect to its own rows."""
+        if not (self.enabled and shard.requires_grad):
+            return self.gather(shard, total)
+        from torch.distributed.nn.functional import all_gather
+        sizes = [len(part) for part in torch.arange(total).tensor_split(self.world_size)]
+        padded = torch.cat([shard, shard.new_zeros((max(sizes) - len(shard), *shard.shape[1:]))])
+        with warnings.catch_warnings():  # deprecated in favour of a private API without autograd
+            warnings.simplefilter("ignore", FutureWarning)
+            parts = all_gather(padded)
+        return torch.cat([part[:size] for part, size in zip(parts, sizes)])
+
     def sum(self, tensor):
         """Sum a tensor over the processes, in place."""
         if self.enabled:

@@ -3,7 +3,8 @@ varies (cross-entropy here; distillation and CRD's init phase in helper/distill.
 
 A step is called as ``step(images, target, index)`` on a standard-augmented uint8 batch and
 returns ``(loss, logits, target)`` of this process's shard (logits may be None where there are
-none to score); ``step.prepare()`` sets the train/eval modes of its models for an epoch."""
+none to score); ``step.prepare(epoch)`` sets the train/eval modes of its models for an epoch (and
+tells the step the epoch, for losses with a warm-up)."""
 import torch
 import torch.nn.functional as F
 from tqdm import tqdm
@@ -60,7 +61,7 @@ def progress(iterable, desc, show=True):
 def run_epoch(step, split, batch_size, generators, epoch, epochs, processes=Processes(), phase=""):
     """One shuffled pass of `step` over `split` (epoch `epoch` of `epochs`); returns the mean train
     loss and accuracy. `phase` names a phase other than the main one ("init") in bars and errors."""
-    step.prepare()
+    step.prepare(epoch)
     device = split.device
     stats, guard = EpochStats(device), NonFiniteGuard(device)
     name = f"{phase} {epoch}" if phase else epoch
@@ -81,7 +82,7 @@ class CrossEntropyStep:
         self.model, self.optimizer, self.normalize = model, optimizer, normalize
         self.amp, self.processes = amp, processes
 
-    def prepare(self):
+    def prepare(self, epoch):
         self.model.train()
 
     def __call__(self, images, target, index):

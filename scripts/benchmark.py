@@ -247,7 +247,7 @@ def distill_step(teacher, student, scheme, config, normalize, opt, device):
     """train_student.py's DistillStep for ``scheme`` with the paper's KD settings."""
     feat_s, feat_t = probe_features(student, teacher, random_inputs(2, opt, device))
     distiller = build_distiller("kd", DistillContext(feat_s, feat_t, torch.zeros(0, dtype=torch.long),
-                                                     SimpleNamespace(**KD))).to(device)
+                                                     SimpleNamespace(**KD, logit_stand=False))).to(device)
     objective = Objective(KD["gamma"], KD["alpha"], KD["beta"], KD["lw_mix"], KD["kd_T"])
     optimizer = torch.optim.SGD(list(student.parameters()) + list(distiller.parameters()), **SGD)
     generator = make_generators(opt.seed)["augment"]

@@ -31,7 +31,7 @@ RTOL = 1e-6
 
 def make_opt(**overrides):
     opt = SimpleNamespace(feat_dim=4, nce_k=5, nce_t=0.07, nce_m=0.5, hint_layer=2, init_epochs=30, seed=0,
-                          kd_T=4.0)
+                          kd_T=4.0, logit_stand=False, base_temp=None)
     vars(opt).update(overrides)
     return opt
 

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from distiller_zoo import DISTILLERS, DistillContext, build_distiller, probe_features
 from distiller_zoo import FT
 from distiller_zoo.KD import DistillKL
+from distiller_zoo.logit import ViewLogits
 from models import model_dict
 
 N_DATA, N_CLASSES, BATCH = 200, 5, 8
@@ -27,13 +28,18 @@ PAIRS = {"abound": ("wrn_40_2", "wrn_40_1"),
 INIT_PHASE = {"abound", "factor", "fsp"}
 ZERO_MAIN_LOSS = {"kd", "abound", "fsp"}  # CRD adds no loss of their own in the main phase
 
+# the authors' weights of the loss beyond CE: DKD 1 (mdistiller), DIST 2 (kd_loss_weight), MLKD 0.9
+LOGIT_BETA = {"dkd": 1.0, "dist": 2.0, "mlkd": 0.9}
+
 # the -b of each command in CRD's README / scripts/run_cifar_distill.sh (kdsvd has none there)
 CRD_BETA = {"kd": 0, "hint": 100, "attention": 1000, "similarity": 3000, "correlation": 0.02, "vid": 1,
             "rkd": 1, "pkt": 30000, "abound": 1, "factor": 200, "fsp": 50, "nst": 50, "crd": 0.8}
 
 
 def make_opt(**overrides):
-    opt = SimpleNamespace(feat_dim=16, nce_k=64, nce_t=0.07, nce_m=0.5, hint_layer=2, init_epochs=30, seed=0)
+    opt = SimpleNamespace(feat_dim=16, nce_k=64, nce_t=0.07, nce_m=0.5, hint_layer=2, init_epochs=30, seed=0,
+                          kd_T=4.0, logit_stand=False, base_temp=None, dkd_alpha=1.0, dkd_beta=8.0, dkd_T=4.0,
+                          dkd_warmup=20, dist_beta=1.0, dist_gamma=1.0, dist_tau=4.0)
     vars(opt).update(overrides)
     return opt
 
@@ -94,7 +100,7 @@ def test_distill_kl_matches_hand_computation():
 
 def test_registry_names_and_unknown_name():
     assert set(DISTILLERS) == {"kd", "hint", "attention", "similarity", "correlation", "vid", "rkd", "pkt",
-                               "abound", "factor", "fsp", "nst", "crd", "kdsvd"}
+                               "abound", "factor", "fsp", "nst", "crd", "kdsvd", "dkd", "dist", "mlkd"}
     with pytest.raises(ValueError, match="unknown distiller 'nope'") as err:
         build_distiller("nope", DistillContext([], [], TRAIN_LABELS, make_opt()))
     for name in DISTILLERS:
@@ -117,12 +123,16 @@ def test_one_training_step(name, teachers):
     teacher, student, distiller, x, target, index = make_case(name, teachers)
     assert distiller.preact == (name == "abound")
     assert (distiller.init_epochs > 0) == (name in INIT_PHASE)
-    if name in CRD_BETA:
-        assert distiller.default_beta == CRD_BETA[name]
+    assert distiller.default_beta == {**CRD_BETA, **LOGIT_BETA}.get(name, 1.0)
 
     feat_s, logit_s = forward_features(student, x, distiller.preact)
     feat_t, logit_t = forward_features(teacher, x, distiller.preact, grad=False)
-    loss = distiller(feat_s, feat_t, logit_s, logit_t, target, index)
+    view = None
+    if distiller.needs_view:
+        _, logit_s_view = forward_features(student, x.flip(3), False)
+        _, logit_t_view = forward_features(teacher, x.flip(3), False, grad=False)
+        view = ViewLogits(logit_s_view, logit_t_view, logit_t_view.argmax(1))
+    loss = distiller.loss(feat_s, feat_t, logit_s, logit_t, target, index, 21, view)
     assert loss.dim() == 0 and torch.isfinite(loss)
 
     trainable = [p for p in distiller.parameters() if p.requires_grad]

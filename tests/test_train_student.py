@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 import train_student
-from distiller_zoo import DistillContext, build_distiller
+from distiller_zoo import DistillContext, Distiller, build_distiller
 import train_teacher
 from conftest import ROOT
 from dataset import load_dataset
@@ -82,7 +82,7 @@ def count_forwards(mix_mode, pick_by_student=False, lw_mix=(1, 0, 1), n=16, batc
     student, teacher = CountingModel(), CountingModel()
     split = DeviceSplit(torch.randint(0, 256, (n, 3, 8, 8), dtype=torch.uint8), torch.arange(n) % 3, "cpu", pad=1)
     augmentation = build_augmentation(mix_mode, DAConfig(8))
-    distiller = build_distiller("kd", DistillContext([], [], split.y.cpu(), SimpleNamespace()))
+    distiller = build_distiller("kd", DistillContext([], [], split.y.cpu(), SimpleNamespace(kd_T=4, logit_stand=False)))
     optimizer = torch.optim.SGD(student.parameters(), lr=0.1)
     generators = make_generators(0)
     step = DistillStep(student, teacher, distiller, augmentation, Objective(0.1, 0.9, 0, lw_mix, 4), optimizer,
@@ -166,9 +166,8 @@ class TinyNet(torch.nn.Module):
         return x.double().mean(dim=(2, 3)) @ self.fc.weight.double().T + self.fc.bias.double()
 
 
-class SquaredGap(torch.nn.Module):
+class SquaredGap(Distiller):
     """A stub 'other' loss: the mean squared gap between student and teacher logits on x."""
-    preact = False
 
     def forward(self, feat_s, feat_t, logit_s, logit_t, target, index):
         return (logit_s - logit_t).pow(2).mean()
@@ -183,7 +182,7 @@ def test_distill_step_loss_against_a_hand_computation():
     augmentation = build_augmentation("cutmix", DAConfig(4))
     step = DistillStep(student, teacher, SquaredGap(), augmentation, Objective(gamma, alpha, beta, lw, T), None,
                        Normalize(mean, std, "cpu"), torch.Generator().manual_seed(5))
-    loss, _, _ = step.loss(images, target, torch.arange(6))
+    loss, _, _ = step.loss(images, target, torch.arange(6), epoch=1)
 
     # the same view, drawn from a generator in the same state
     x = images.double() / 255
