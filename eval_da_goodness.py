@@ -134,7 +134,7 @@ def main(argv=None):
     settings_for(opt, 2 if opt.n_groups is None else opt.n_groups)  # check the flags before loading
     seed_everything(opt.seed)
     processes, device = init_processes(opt.device)
-    configure_backend(device, opt)
+    configure_backend(device)
     data = load_device_data(opt, device, processes)
     train = data.train
     teacher, arch, student = load_models(opt, data.num_classes, device)

@@ -140,7 +140,7 @@ def main(argv=None):
     opt = parse_args(argv)
     seed_everything(opt.seed)
     processes, device = init_processes(opt.device)
-    configure_backend(device, opt)
+    configure_backend(device)
     data = load_device_data(opt, device, processes)
     train, test, normalize = data.train, data.test, data.normalize
     teacher, teacher_arch, _ = load_teacher(opt, data.num_classes, device)

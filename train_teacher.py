@@ -52,7 +52,7 @@ def main(argv=None):
     opt = parse_args(argv)
     seed_everything(opt.seed)
     processes, device = init_processes(opt.device)
-    configure_backend(device, opt)
+    configure_backend(device)
     if opt.evaluate:
         return evaluate_checkpoint(opt, device)
     folder = os.path.join(opt.model_path, run_folder_name(opt))

@@ -379,7 +379,7 @@ def format_table(key, pair, opt):
 def main(argv=None):
     opt = parse_args(argv)
     device = select_device(opt.device)
-    configure_backend(device, opt)  # resolves --channels_last: on CUDA only unless given
+    configure_backend(device)
     record = {"device": {"type": device.type, "name": device_name(device)},
               "threads": torch.get_num_threads(), "torch": torch.__version__,
               "load_average_start": list(os.getloadavg()), "peak_memory": peak_memory_kind(device),

@@ -31,9 +31,13 @@ def flat_weights(path):
     return torch.cat([t.flatten() for k, t in state.items() if t.is_floating_point() and "running" not in k])
 
 
-def test_two_processes_train_like_one(tmp_path):
-    run(["train_teacher.py", *FLAGS, "--model_path", str(tmp_path / "one")])
-    out = run(["train_teacher.py", *FLAGS, "--model_path", str(tmp_path / "two")], processes=2)
+# The default channels-last layout rounds float32 convolution gradients differently from the
+# standard one (~1e-3 relative), which one epoch amplifies: measured 6.4% of the epoch's weight change
+# between one and two processes, against 1% in the standard layout. Per-shard BatchNorm gives 31%.
+@pytest.mark.parametrize("layout, tolerance", [("--no-channels_last", 0.05), ("--channels_last", 0.15)])
+def test_two_processes_train_like_one(tmp_path, layout, tolerance):
+    run(["train_teacher.py", *FLAGS, layout, "--model_path", str(tmp_path / "one")])
+    out = run(["train_teacher.py", *FLAGS, layout, "--model_path", str(tmp_path / "two")], processes=2)
     assert out.count("done:") == 1  # only the main process prints
     with open(tmp_path / "one" / RUN / "summary.json") as f:
         one = json.load(f)
@@ -46,8 +50,7 @@ def test_two_processes_train_like_one(tmp_path):
     w_one = flat_weights(str(tmp_path / "one" / RUN / "ckpt_epoch_1.pth"))
     w_two = flat_weights(str(tmp_path / "two" / RUN / "ckpt_epoch_1.pth"))
     # The two runs agree to a small fraction of how far the epoch moved the weights.
-    # Measured: 1% with global-batch BatchNorm, 31% when each process normalises its own shard.
-    assert (w_two - w_one).norm() < 0.05 * (w_one - start).norm()
+    assert (w_two - w_one).norm() < tolerance * (w_one - start).norm()
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from test_distributed import run
 
 pytestmark = pytest.mark.skipif(not sample_available(), reason="Tiny ImageNet sample not present")
 DATA = ["--dataset", "imagefolder", "--image_size", "32", "--num_workers", "1", "--batch_size", "8",
-        "--learning_rate", "0.01", "--device", "cpu", "--epochs", "1"]
+        "--learning_rate", "0.01", "--device", "cpu", "--epochs", "1", "--no-channels_last"]
 
 
 @pytest.fixture(scope="module")
