@@ -11,18 +11,17 @@ many as the original code's 10 epochs gave.
 """
 import os
 
-import torch
-
 from helper.augment import DAConfig, da_help, da_record
 from helper.batches import load_device_data
 from helper.cli import run_main, script_parser
 from helper.distributed import init_processes
 from helper.errors import UsageError
 from helper.goodness import (DA_NAMES, GROUPINGS, PICK_BY_STUDENT, GoodnessSettings, build_schemes,
-                             check_da_names, measure_goodness, original_group_count, scorer_of, summarize)
+                             check_da_names, fastest_compute_batch, measure_goodness, original_group_count,
+                             scorer_of, summarize)
 from helper.loops import evaluate_metrics
 from helper.options import add_data_args, add_speed_args, add_teacher_args, check_teacher_args
-from helper.performance import autocast, configure_backend, fastest_batch, prepare_model
+from helper.performance import autocast, configure_backend, prepare_model
 from helper.pretrained import load_model, load_teacher
 from helper.run_log import write_json
 from helper.training import seed_everything
@@ -87,23 +86,15 @@ def settings_for(opt, n_groups, compute_batch=None):
                             grouping=opt.grouping, paired=not opt.unpaired, seed=opt.seed)
 
 
-# Compute batches tried at start-up: 1 to 32 batches of --batch_size per teacher forward.
-COMPUTE_BATCH_FACTORS = (1, 2, 4, 8, 16, 32)
-
-
 def tune_compute_batch(opt, teacher, data, processes):
     """--compute_batch, or the size at which the teacher's inference on this device is fastest."""
     if opt.compute_batch is not None:
         return opt.compute_batch, {}
-    train, normalize = data.train, data.normalize
 
     def forward(images):
         with autocast(images.device, opt.amp):
-            return processes.gather(teacher(normalize(processes.shard(images))), len(images))
-    sizes = [opt.batch_size * k for k in COMPUTE_BATCH_FACTORS]
-    # one batch, repeated: a streamed set would otherwise decode thousands of images for timing alone
-    base = train.batch(torch.arange(min(opt.batch_size, len(train))))[0]
-    return fastest_batch(forward, lambda n: base[torch.arange(n) % len(base)], sizes, processes)
+            return processes.gather(teacher(data.normalize(processes.shard(images))), len(images))
+    return fastest_compute_batch(forward, data.train, opt.batch_size, processes)
 
 
 def goodness_record(opt, teacher_arch, teacher_acc, settings, train_size, originals_seconds, results):

@@ -6,27 +6,30 @@
 On whatever device is present (--device auto), in one process, for each teacher:student pair at
 --batch_size and for each DA it measures
 
-  (a) model_ms: only the model work one KD + DA step needs, on random normalised float tensors in
-      the models' memory format: the teacher's no-grad forward on x and on x' (cutmix_pick_T: on
-      the pool of mix_n_run * B images instead, whose logits are the targets of x'), the
-      student's forwards on x and x' and one backward of a simple loss over both; cutmix_pick_S
-      adds the student's no-grad forward on the pool;
+  (a) model_ms: only the model work one KD + DA step needs, on random normalised float tensors,
+      in each memory format (standard and channels-last): the teacher's no-grad forward on x and
+      on x' (cutmix_pick_T: on the pool of mix_n_run * B images instead, whose logits are the
+      targets of x'), the student's forwards on x and x' and one backward of a simple loss over
+      both; cutmix_pick_S adds the student's no-grad forward on the pool;
   (b) step_ms: the real train_student.py step, gathering the batch from uint8 images resident on
       the device and calling helper.distill.DistillStep (standard DA, normalisation, stronger DA,
       forwards, the loss with -r 0.1 -a 0.9 -b 0 --lw_mix [1,0,1] --kd_T 4, backward and the SGD
-      step: lr 0.05, momentum 0.9, weight decay 5e-4); overhead = b / a (target <= 1.15). Each
+      step: lr 0.05, momentum 0.9, weight decay 5e-4) in the run's memory format; overhead = b /
+      the faster format's a (target <= 1.15), and speedup = the standard format's a / b. Each
       DA's student starts from the same weights;
 
 and for eval_da_goodness.py's data pass (helper.goodness.measure_goodness, teacher in eval mode)
 
   (c) the images per second it pushes through the models, counting every image the teacher (and,
       for cutmix_pick_S, the student) forwards, once per DA alone (x and x' of every batch) and
-      once for all the DAs together, paired, as eval_da_goodness.py runs by default;
-  (d) the teacher's pure inference_mode throughput on random normalised tensors at the batch
-      size the pass forwards (its compute batch); ratio = c / d (target >= 0.9).
+      once for all the DAs together, paired, as eval_da_goodness.py runs by default (its compute
+      batch tuned at start-up, unless --goodness_compute_batch is given);
+  (d) the teacher's fastest pure inference_mode throughput on this device: on random normalised
+      tensors, over batch sizes 16 to 4096 and both memory formats; ratio = c / d (target >= 0.9).
 
-The speed flags are train_student.py's (--channels_last: default on CUDA only, --amp: bfloat16
-autocast on CUDA, --compile), and (a), (b), (c) and (d) all run under them.
+The speed flags are train_student.py's (--channels_last: default on, --amp: bfloat16 autocast on
+CUDA, --compile), and (b) and (c) run under them. Absolute images per second stand beside every
+ratio, so that a slow reference cannot make a slow default look like 1.0.
 
 Timings are medians of --repeats runs (--goodness_repeats passes for c and d) after --warmup runs,
 with torch.cuda.synchronize around each run on CUDA and time.perf_counter on the CPU. What is
@@ -61,9 +64,10 @@ from helper.batches import DeviceSplit, Normalize  # noqa: E402
 from helper.cli import run_main, script_parser  # noqa: E402
 from helper.distill import DistillStep, Objective  # noqa: E402
 from helper.errors import UsageError  # noqa: E402
-from helper.goodness import DA_NAMES, GoodnessSettings, build_schemes, measure_goodness  # noqa: E402
+from helper.goodness import (DA_NAMES, GoodnessSettings, build_schemes,  # noqa: E402
+                             fastest_compute_batch, measure_goodness)
 from helper.options import add_speed_args  # noqa: E402
-from helper.performance import autocast, configure_backend, memory_format, prepare_model  # noqa: E402
+from helper.performance import autocast, configure_backend, fastest_batch, memory_format, prepare_model  # noqa: E402
 from helper.pretrained import build_model  # noqa: E402
 from helper.run_log import write_json  # noqa: E402
 from helper.training import make_generators  # noqa: E402
@@ -100,15 +104,16 @@ def parse_args(argv=None):
                         help="random uint8 training images resident on the device (CIFAR-100: 50000)")
     parser.add_argument("--goodness_batches", type=int, default=80,
                         help=f"batches of --batch_size per T. stddev pass, whole groups of {GROUP_BATCHES}")
-    parser.add_argument("--goodness_compute_batch", type=int, default=1024,
-                        help="at most this many images per teacher forward (eval_da_goodness.py --compute_batch)")
+    parser.add_argument("--goodness_compute_batch", type=int, default=None,
+                        help="at most this many images per teacher forward (eval_da_goodness.py --compute_batch; "
+                             "default: as there, the fastest on this device)")
     parser.add_argument("--goodness_repeats", type=int, default=3, help="timed T. stddev passes per measurement")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=None, metavar="FILE.json", help="write the results here")
     add_speed_args(parser)  # --channels_last/--no_channels_last, --amp, --compile, as train_student.py
     opt = parser.parse_args(argv)
     for name in ("batch_size", "repeats", "train_size", "goodness_compute_batch", "goodness_repeats"):
-        if getattr(opt, name) < 1:
+        if getattr(opt, name) is not None and getattr(opt, name) < 1:
             raise UsageError(f"--{name} must be positive, got {getattr(opt, name)}")
     if opt.warmup < 0:
         raise UsageError(f"--warmup must be >= 0, got {opt.warmup}")
@@ -210,20 +215,32 @@ def build_pair(teacher_name, student_name, opt, device):
     return teacher, student
 
 
-def random_inputs(n, opt, device):
-    """n random images as the models receive them: normalised floats in the run's memory format."""
+def random_inputs(n, opt, device, channels_last=None):
+    """n random images as the models receive them: normalised floats in the run's memory format
+    (or the one `channels_last` asks for)."""
+    layout = opt.channels_last if channels_last is None else channels_last
     return torch.randn(n, CHANNELS, IMAGE_SIZE, IMAGE_SIZE, device=device).contiguous(
-        memory_format=memory_format(opt.channels_last))
+        memory_format=memory_format(layout))
+
+
+LAYOUTS = {"contiguous": False, "channels_last": True}
+
+
+def in_layout(model, channels_last):
+    """A copy of `model` in a memory format, in the same train/eval mode."""
+    return copy.deepcopy(model).to(memory_format=memory_format(channels_last))
 
 
 # ----------------------------------------------------------------------------- (a) and (b)
 
-def model_work(teacher, student, scorer, pool_size, opt, device):
+def model_work(teacher, student, scorer, pool_size, opt, device, channels_last):
     """The forwards and the backward one step needs (a), for a DA whose pool is scored by
-    ``scorer`` (None, "teacher" or "student"), as a function of no arguments."""
+    ``scorer`` (None, "teacher" or "student"), as a function of no arguments, with the models and
+    inputs in one memory format."""
     b = opt.batch_size
-    x, view = random_inputs(b, opt, device), random_inputs(b, opt, device)
-    pool = random_inputs(pool_size, opt, device)
+    teacher, student = in_layout(teacher, channels_last), in_layout(student, channels_last)
+    x, view = random_inputs(b, opt, device, channels_last), random_inputs(b, opt, device, channels_last)
+    pool = random_inputs(pool_size, opt, device, channels_last)
 
     def work():
         with autocast(device, opt.amp):  # as DistillStep: the forwards and the loss, not the backward
@@ -270,25 +287,34 @@ def real_step(step, split, opt):
 
 
 def benchmark_steps(teacher, student, schemes, config, split, normalize, opt, device):
-    """(a) and (b) for every DA, interleaved run by run; each DA's student starts from the same weights."""
+    """(a) in each memory format and (b) for every DA, interleaved run by run; each DA's student
+    starts from the same weights. The step's overhead is against the faster format's model work
+    (the best the device allows); its speedup against the standard format's, PyTorch's default."""
     initial = copy.deepcopy(student.state_dict())
     results = {}
     for scheme in schemes:
         student.load_state_dict(initial)
-        work = model_work(teacher, student, scheme.scorer, config.mix_n_run * opt.batch_size, opt, device)
+        pool = scheme.augmentation.n_run * opt.batch_size if scheme.scorer else 0  # the picked pool
+        works = [model_work(teacher, student, scheme.scorer, pool, opt, device, layout) for layout in LAYOUTS.values()]
         step = real_step(distill_step(teacher, student, scheme, config, normalize, opt, device), split, opt)
-        (model_s, _), (step_s, peak) = interleaved([work, step], opt.warmup, opt.repeats, device)
-        results[scheme.name] = {"model_ms": 1000 * model_s, "step_ms": 1000 * step_s, "overhead": step_s / model_s,
-                                "images_per_s": opt.batch_size / step_s, "peak_memory_mb": peak}
+        *model_runs, (step_s, peak) = interleaved(works + [step], opt.warmup, opt.repeats, device)
+        model_ms = {name: 1000 * seconds for name, (seconds, _) in zip(LAYOUTS, model_runs)}
+        best = min(model_ms, key=model_ms.get)
+        results[scheme.name] = {"model_ms": model_ms, "model_best_layout": best, "step_ms": 1000 * step_s,
+                                "overhead": 1000 * step_s / model_ms[best],
+                                "speedup_vs_contiguous_model": model_ms["contiguous"] / (1000 * step_s),
+                                "images_per_s": opt.batch_size / step_s,
+                                "model_best_images_per_s": 1000 * opt.batch_size / model_ms[best],
+                                "peak_memory_mb": peak}
     student.load_state_dict(initial)
     return results
 
 
 # ----------------------------------------------------------------------------- (c) and (d)
 
-def goodness_settings(opt, n_batches):
+def goodness_settings(opt, n_batches, compute_batch):
     return GoodnessSettings(n_groups=n_batches // GROUP_BATCHES, group_batches=GROUP_BATCHES,
-                            batch_size=opt.batch_size, compute_batch=opt.goodness_compute_batch, seed=opt.seed)
+                            batch_size=opt.batch_size, compute_batch=compute_batch, seed=opt.seed)
 
 
 def goodness_pass(teacher, student, split, normalize, schemes, settings, config, opt, device):
@@ -300,32 +326,60 @@ def goodness_pass(teacher, student, split, normalize, schemes, settings, config,
     return counted_t.images, counted_s.images if counted_s is not None else 0
 
 
-def inference_batch(opt):
-    """The images per teacher forward of the pass: whole batches up to the compute batch."""
-    settings = goodness_settings(opt, opt.goodness_batches)
-    return min(settings.batches_per_forward, settings.n_batches) * opt.batch_size
+def pass_compute_batch(teacher, split, normalize, opt, device):
+    """--goodness_compute_batch, or what eval_da_goodness.py picks by default: the fastest here."""
+    if opt.goodness_compute_batch is not None:
+        return opt.goodness_compute_batch, {}
+
+    def forward(images):
+        with autocast(device, opt.amp):
+            return teacher(normalize(images))
+    return fastest_compute_batch(forward, split, opt.batch_size)
+
+
+# Batch sizes and memory formats over which the teacher's best inference rate, the reference of
+# the T. stddev pass, is searched.
+REFERENCE_BATCHES = tuple(16 * 2 ** k for k in range(9))  # 16 .. 4096
+
+
+def best_inference(teacher, opt, device):
+    """The teacher's fastest inference_mode forward over batch sizes and memory formats: (layout,
+    batch size, images/s, {layout: {size: images/s}})."""
+    tried, best = {}, None
+    for name, channels_last in LAYOUTS.items():
+        model = in_layout(teacher, channels_last)
+
+        def forward(images):
+            with autocast(device, opt.amp):
+                return model(images)
+        size, rates = fastest_batch(forward, lambda n: random_inputs(n, opt, device, channels_last),
+                                    REFERENCE_BATCHES)
+        tried[name] = rates
+        if best is None or rates[size] > best[2]:
+            best = (name, size, rates[size])
+    return (*best, tried)
 
 
 def benchmark_goodness(teacher, student, schemes, config, split, normalize, opt, device):
-    """(c) for each DA alone and for all of them paired, and (d), interleaved pass by pass, after
-    a warm-up: --warmup bare forwards and a pass of two batches over all the DAs."""
-    x = random_inputs(inference_batch(opt), opt, device)
+    """(c) for each DA alone and for all of them paired, at eval_da_goodness.py's compute batch,
+    and (d), the teacher's inference at its best batch size and memory format, interleaved pass by
+    pass after a warm-up (a pass of two batches over all the DAs)."""
+    compute_batch, compute_rates = pass_compute_batch(teacher, split, normalize, opt, device)
+    layout, batch, _, tried = best_inference(teacher, opt, device)
+    model, x = in_layout(teacher, LAYOUTS[layout]), random_inputs(batch, opt, device, LAYOUTS[layout])
 
-    def inference():  # (d): the teacher's bare forward at the pass's batch size
+    def inference():  # (d)
         with torch.inference_mode(), autocast(device, opt.amp):
-            teacher(x)
+            model(x)
 
     def pass_of(members, settings, counts):
         def run():
             counts.append(goodness_pass(teacher, student, split, normalize, members, settings, config, opt, device))
         return run
 
-    for _ in range(opt.warmup):
-        inference()
-    two_batches = GoodnessSettings(n_groups=2, group_batches=1, batch_size=opt.batch_size,
-                                   compute_batch=opt.goodness_compute_batch, seed=opt.seed)
-    pass_of(schemes, two_batches, [])()
-    settings = goodness_settings(opt, opt.goodness_batches)
+    pass_of(schemes, GoodnessSettings(n_groups=2, group_batches=1, batch_size=opt.batch_size,
+                                      compute_batch=compute_batch, seed=opt.seed), [])()
+    settings = goodness_settings(opt, opt.goodness_batches, compute_batch)
     passes = {s.name: [s] for s in schemes}
     passes["paired"] = list(schemes)
     counts = {name: [] for name in passes}
@@ -340,7 +394,9 @@ def benchmark_goodness(teacher, student, schemes, config, split, normalize, opt,
                          "images_per_s": images_per_s, "teacher_inference_images_per_s": inference_per_s,
                          "ratio": images_per_s / inference_per_s, "peak_memory_mb": peak}
     paired = results.pop("paired")
-    return {"inference_batch": len(x), "teacher_inference_images_per_s": inference_per_s,
+    return {"compute_batch": compute_batch, "compute_batch_images_per_s": {str(k): v for k, v in compute_rates.items()},
+            "inference_batch": batch, "inference_layout": layout, "teacher_inference_images_per_s": inference_per_s,
+            "inference_tried": {name: {str(k): v for k, v in rates.items()} for name, rates in tried.items()},
             "per_da": results, "paired": paired}
 
 
@@ -361,18 +417,22 @@ def benchmark_pair(teacher_name, student_name, opt, device):
 
 def format_table(key, pair, opt):
     goodness = pair["goodness"]
-    lines = [f"{key}  (batch {opt.batch_size}; teacher inference {goodness['teacher_inference_images_per_s']:.0f} "
-             f"images/s at batch {goodness['inference_batch']})",
-             f"{'DA':<15} {'model ms':>9} {'step ms':>9} {'b/a':>6} {'step img/s':>10} {'peak MB':>8}   "
-             f"{'T.std img/s':>11} {'c/d':>6}"]
+    lines = [f"{key}  (batch {opt.batch_size}; T. stddev compute batch {goodness['compute_batch']}; teacher's best "
+             f"inference {goodness['teacher_inference_images_per_s']:.0f} images/s at batch "
+             f"{goodness['inference_batch']}, {goodness['inference_layout']})",
+             f"{'DA':<15} {'model ms':>14} {'step ms':>8} {'b/a':>6} {'a_std/b':>7} {'step img/s':>10} "
+             f"{'peak MB':>8}   {'T.std img/s':>11} {'c/d':>6}"]
     for name, r in pair["das"].items():
         g = goodness["per_da"][name]
-        lines.append(f"{name:<15} {r['model_ms']:>9.1f} {r['step_ms']:>9.1f} {r['overhead']:>6.3f} "
-                     f"{r['images_per_s']:>10.0f} {r['peak_memory_mb']:>8.0f}   {g['images_per_s']:>11.0f} "
-                     f"{g['ratio']:>6.3f}")
+        model = "/".join(f"{r['model_ms'][layout]:.0f}" for layout in LAYOUTS)
+        lines.append(f"{name:<15} {model:>14} {r['step_ms']:>8.1f} {r['overhead']:>6.3f} "
+                     f"{r['speedup_vs_contiguous_model']:>7.3f} {r['images_per_s']:>10.0f} {r['peak_memory_mb']:>8.0f}   "
+                     f"{g['images_per_s']:>11.0f} {g['ratio']:>6.3f}")
     paired = goodness["paired"]
-    lines.append(f"{'paired (all)':<15} {'':>9} {'':>9} {'':>6} {'':>10} {paired['peak_memory_mb']:>8.0f}   "
+    lines.append(f"{'paired (all)':<15} {'':>14} {'':>8} {'':>6} {'':>7} {'':>10} {paired['peak_memory_mb']:>8.0f}   "
                  f"{paired['images_per_s']:>11.0f} {paired['ratio']:>6.3f}")
+    lines.append("model ms: the bare model work in the standard / channels-last memory format; b/a: the step "
+                 "against the faster; a_std/b: the step's speedup over the standard format's model work")
     return "\n".join(lines)
 
 

@@ -18,6 +18,9 @@
 #                     "pretrained": torchvision's published weights, --model_t {arch} --pretrained)
 #   SAVE_ROOT     where runs, T. stddev files and the summary go (save; save/scaled_<knobs> when
 #                 a scale-down knob is set, so small runs never mix with the paper's)
+#   PARALLEL      training runs at once (default: one per GPU; on the CPU one per core, each with
+#                 one thread); each still writes its own folder, its output goes to
+#                 SAVE_ROOT/logs/<run>.log, and a failed run fails the script once the others end
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -97,6 +100,70 @@ note() {
   echo "# $*"
 }
 
+# Runs at once: one per GPU, else one per core (each with one thread, which on a small CPU beats
+# one run with all the threads: convolutions of a CIFAR batch do not scale across cores).
+GPUS="$(if [[ "${DEVICE:-auto}" != cpu ]]; then nvidia-smi -L 2>/dev/null | grep -c '^GPU' || true; fi)"
+GPUS="${GPUS:-0}"
+if ((GPUS > 0)); then PARALLEL="${PARALLEL:-$GPUS}"; else PARALLEL="${PARALLEL:-$(nproc)}"; fi
+THREADS_PER_RUN=$(( $(nproc) / PARALLEL > 0 ? $(nproc) / PARALLEL : 1 ))
+SLOT_PIDS=()
+PARALLEL_FAILED=0
+
+# The first free slot into SLOT (waiting for a run to end when all are busy); a run that ended
+# badly is remembered, so that wait_runs can fail the script.
+take_slot() {
+  local i pid
+  while true; do
+    for ((i = 0; i < PARALLEL; i++)); do
+      pid="${SLOT_PIDS[i]:-}"
+      if [[ -z "$pid" ]] || ! kill -0 "$pid" 2>/dev/null; then
+        if [[ -n "$pid" ]] && ! wait "$pid"; then PARALLEL_FAILED=1; fi
+        SLOT=$i
+        return
+      fi
+    done
+    sleep 1
+  done
+}
+
+# Run a training command in a free slot, in the background (in the foreground with PARALLEL=1),
+# or print it when DRY_RUN=1. On a GPU machine slot i uses GPU i mod GPUS.
+launch() {  # name command...
+  local name="$1" log
+  shift
+  if [[ "$DRY_RUN" == 1 || "$PARALLEL" -le 1 ]]; then
+    run "$@"
+    return
+  fi
+  take_slot
+  log="$SAVE_ROOT/logs/$name.log"
+  mkdir -p "$(dirname "$log")"
+  echo "+ [slot $SLOT] $(print_command "$@")  > $log"
+  if ((GPUS > 0)); then
+    CUDA_VISIBLE_DEVICES=$((SLOT % GPUS)) "$@" > "$log" 2>&1 &
+  else
+    OMP_NUM_THREADS=$THREADS_PER_RUN MKL_NUM_THREADS=$THREADS_PER_RUN "$@" > "$log" 2>&1 &
+  fi
+  SLOT_PIDS[SLOT]=$!
+}
+
+# Wait for every launched run; fail if any failed (its log says why). Runs that finished are kept
+# whatever happens to the others: each one's folder is complete when its summary.json exists.
+wait_runs() {
+  local i pid
+  for ((i = 0; i < ${#SLOT_PIDS[@]}; i++)); do
+    pid="${SLOT_PIDS[i]:-}"
+    if [[ -n "$pid" ]] && ! wait "$pid"; then PARALLEL_FAILED=1; fi
+  done
+  SLOT_PIDS=()
+  if ((PARALLEL_FAILED)); then
+    echo "error: a run failed; see its log under $SAVE_ROOT/logs (rerun the script: finished runs are skipped)" >&2
+    exit 1
+  fi
+}
+# An interrupted script stops its runs too; each keeps its last completed epoch for --resume.
+trap 'kill ${SLOT_PIDS[*]} 2>/dev/null; exit 130' INT TERM
+
 # Whether a run folder holds a finished run (so a rerun of a script skips it).
 finished() {
   [[ -f "$1/summary.json" ]] && grep -Eq '"status": *"finished"' "$1/summary.json"
@@ -171,9 +238,9 @@ distill_student() {  # method(kd|crd) teacher student da factor
       note "finished, skipped: $RUNS_DIR/${project}_trial_$trial"
       continue
     fi
-    run "${LAUNCH_CMD[@]}" train_student.py "${TEACHER_FLAGS[@]}" --model_s "$student" \
-      --distill "$method" "${weights[@]}" "${flags[@]}" "${DATA_FLAGS[@]}" "${TRAIN_FLAGS[@]}" "${EPOCH_FLAGS[@]}" \
-      --project "$project" --model_path "$RUNS_DIR" --trial "$trial" --seed "$trial" --resume
+    launch "${project}_trial_$trial" "${LAUNCH_CMD[@]}" train_student.py "${TEACHER_FLAGS[@]}" \
+      --model_s "$student" --distill "$method" "${weights[@]}" "${flags[@]}" "${DATA_FLAGS[@]}" "${TRAIN_FLAGS[@]}" \
+      "${EPOCH_FLAGS[@]}" --project "$project" --model_path "$RUNS_DIR" --trial "$trial" --seed "$trial" --resume
   done
 }
 
@@ -229,6 +296,7 @@ s_test_loss_runs() {  # pairs...
       distill_student kd "${pair%%:*}" "${pair#*:}" "$da" 1
     done
   done
+  wait_runs
 }
 
 # The accuracy tables' settings: KD, KD+CutMix, KD+CutMixPick, KD and KD+CutMixPick prolonged,
@@ -247,6 +315,7 @@ accuracy_runs() {  # long_factor pairs...
     distill_student crd "$teacher" "$student" "$pick" 1
     distill_student crd "$teacher" "$student" "$pick" "$long"
   done
+  wait_runs
 }
 
 summarize() {

@@ -16,8 +16,9 @@ for teacher in "${TEACHERS[@]}"; do
     note "finished, skipped: $folder"
     continue
   fi
-  run "$PYTHON" train_teacher.py --model "$teacher" "${DATA_FLAGS[@]}" "${EPOCH_FLAGS[@]}" \
+  launch "teacher_$teacher" "$PYTHON" train_teacher.py --model "$teacher" "${DATA_FLAGS[@]}" "${EPOCH_FLAGS[@]}" \
     --model_path "$teacher_dir" --trial 0 --seed 0 --resume
 done
+wait_runs
 # Teachers are not student runs: there is nothing for summarize.py yet.
 echo "teachers trained; use them with: TEACHER_PATTERN='$(teacher_run_folder "$teacher_dir" "{arch}")/last.pth'"

@@ -8,6 +8,8 @@ import time
 
 import pytest
 
+from conftest import SHARED_DATA
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPTS = os.path.join(ROOT, "scripts")
 SHELL_SCRIPTS = sorted(f for f in os.listdir(SCRIPTS) if f.endswith(".sh"))
@@ -249,3 +251,65 @@ def test_scripts_run_the_interpreter_of_the_environment(tmp_path, python, expect
     # unset: the `python` of the active environment (not python3, which may be another one)
     lines = dry_run("s_test_loss_cifar100.sh", tmp_path, PYTHON=python, PAIRS="vgg13:vgg8", DAS="cutmix", TRIALS="1")
     assert lines and all(line[0] == expected for line in lines)
+
+
+FAKE_PYTHON = """#!/usr/bin/env bash
+# stands in for python: logs when each run starts and ends, and with how many threads
+echo "start $OMP_NUM_THREADS $*" >> "$CALLS"
+case "$*" in *summarize.py*) exit 0 ;; esac
+sleep 1
+case "$*" in *__flip*) exit 3 ;; esac
+echo "end $*" >> "$CALLS"
+"""
+
+
+def parallel_run(tmp_path, das, parallel):
+    fake = tmp_path / "fakepy"
+    fake.write_text(FAKE_PYTHON)
+    fake.chmod(0o755)
+    teacher = tmp_path / "teacher.pth"
+    teacher.write_bytes(b"")
+    env = {k: v for k, v in os.environ.items() if k not in ("DRY_RUN", "OMP_NUM_THREADS")}
+    env.update(PYTHON=str(fake), CALLS=str(tmp_path / "calls"), SAVE_ROOT=str(tmp_path / "save"), TRIALS="1",
+               PAIRS="vgg13:vgg8", DAS=das, TEACHER_PATTERN=str(teacher), PARALLEL=str(parallel), DEVICE="cpu")
+    done = subprocess.run(["bash", os.path.join(SCRIPTS, "s_test_loss_cifar100.sh")], env=env, capture_output=True,
+                          text=True, timeout=60)
+    return done, (tmp_path / "calls").read_text().splitlines()
+
+
+def test_parallel_runs_overlap_each_with_its_share_of_the_threads(tmp_path):
+    done, calls = parallel_run(tmp_path, "identity cutmix", 2)
+    assert done.returncode == 0, done.stderr
+    starts = [c for c in calls if c.startswith("start") and "train_student.py" in c]
+    assert len(starts) == 2 and calls[:2] == starts, "both runs start before either ends"
+    assert all(c.split()[1] == str(max(1, os.cpu_count() // 2)) for c in starts)
+    assert calls[-1].startswith("start") and "summarize.py" in calls[-1], "the summary waits for every run"
+    logs = sorted(os.listdir(tmp_path / "save" / "logs"))
+    assert logs == ["kd__vgg13vgg8__cifar100__cutmix_trial_1.log", "kd__vgg13vgg8__cifar100__identity_trial_1.log"]
+
+
+def test_a_failed_parallel_run_fails_the_script_and_keeps_the_others(tmp_path):
+    done, calls = parallel_run(tmp_path, "identity flip cutmix", 2)
+    assert done.returncode == 1 and "a run failed" in done.stderr
+    ended = sorted(c.split("--project ")[1].split()[0] for c in calls if c.startswith("end"))
+    assert ended == ["kd__vgg13vgg8__cifar100__cutmix", "kd__vgg13vgg8__cifar100__identity"]
+    assert not any("summarize.py" in c for c in calls)
+
+
+# END-TO-END (slow, ~1 min): scripts/gpu_check.sh's whole path on the CPU, scaled down.
+@pytest.mark.skipif(not os.path.isdir(os.path.join(SHARED_DATA, "cifar-100-python")), reason="needs CIFAR-100")
+def test_gpu_check_runs_on_the_cpu(tmp_path):
+    env = dict(os.environ, PYTHON=sys.executable, DEVICE="cpu", COMPILE="0", TRAIN_SUBSET="200", PAIR="resnet8:resnet8",
+               BENCH_DAS="identity", BENCH_REPEATS="1", BENCH_FLAGS="--train_size 256 --goodness_batches 10",
+               DATA_FOLDER=SHARED_DATA, OUT=str(tmp_path / "gc"))
+    done = subprocess.run(["bash", os.path.join(SCRIPTS, "gpu_check.sh")], env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    with open(tmp_path / "gc" / "gpu_check.json") as f:
+        record = json.load(f)
+    assert sorted(record["steps"]) == ["bench", "bench_amp", "cuda_tests", "goodness", "student", "teacher"]
+    assert all(step["status"] == 0 for step in record["steps"].values())
+    assert record["student_summary"]["da"] == "cutmix_pick_T" and record["student_summary"]["epochs"] == 1
+    assert record["benchmarks"]["bench"]["pairs"]["resnet8->resnet8"]["das"]["identity"]["step_ms"] > 0
+    assert record["benchmarks"]["bench_compile"] is None
+    assert set(record["goodness"]["results"]) >= {"identity", "cutmix_pick_T"}
