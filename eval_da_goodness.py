@@ -16,9 +16,9 @@ from helper.batches import load_device_data
 from helper.cli import run_main, script_parser
 from helper.distributed import init_processes
 from helper.errors import UsageError
-from helper.goodness import (DA_NAMES, GROUPINGS, PICK_BY_STUDENT, GoodnessSettings, build_schemes,
-                             check_da_names, fastest_compute_batch, measure_goodness, original_group_count,
-                             scorer_of, summarize)
+from helper.goodness import (DA_NAMES, GROUPINGS, METRICS, PICK_BY_STUDENT, GoodnessSettings, build_schemes,
+                             check_da_names, fastest_compute_batch, measure_goodness, metrics_need_student,
+                             original_group_count, scorer_of, summarize)
 from helper.loops import evaluate_metrics
 from helper.options import add_data_args, add_speed_args, add_teacher_args, check_teacher_args
 from helper.performance import autocast, configure_backend, prepare_model
@@ -55,6 +55,11 @@ def parse_args(argv=None):
                             "batches with CRD's short last batch, as the original code")
     group.add_argument("--unpaired", action="store_true",
                        help="give each DA its own batches instead of the same ones for all")
+    group.add_argument("--metric", nargs="+", default=["t_stddev"], choices=METRICS,
+                       help="statistics to report, the table sorted by the first: t_stddev (always "
+                            "reported), ce_cov (covariance across samples of the teacher-student "
+                            "cross-entropy, the original's check_ce_var_v3; needs --path_s), ce_cov_approx "
+                            "(the same with the teacher in place of the student)")
     group.add_argument("--n_bootstrap", type=int, default=1000, help="resamples of groups for the 95%% CI")
     group.add_argument("--out", default=None, metavar="FILE.json", help="write the results here")
     add_data_args(parser)
@@ -63,6 +68,12 @@ def parse_args(argv=None):
     if opt.mix_mode is None:  # all DAs the given models can score
         opt.mix_mode = [name for name in DA_NAMES if name != PICK_BY_STUDENT or opt.path_s]
     opt.mix_mode = list(dict.fromkeys(check_da_names(opt.mix_mode, opt.path_s is not None)))
+    opt.metric = list(dict.fromkeys(opt.metric))
+    if metrics_need_student(opt.metric) and opt.path_s is None:
+        raise UsageError("--metric ce_cov needs the student: pass --path_s (a student checkpoint), "
+                         "or use ce_cov_approx, its teacher-only approximation")
+    if set(opt.metric) - {"t_stddev"} and opt.grouping != "sample":
+        raise UsageError("the covariance metrics need groups of equal size: use --grouping sample")
     if opt.mix_n_run < 1 or (opt.n_pick is not None and opt.n_pick < 2):
         raise UsageError("--mix_n_run must be at least 1 and --n_pick at least 2")
     if opt.n_bootstrap < 1:
@@ -74,7 +85,7 @@ def load_models(opt, num_classes, device):
     teacher, arch, _ = load_teacher(opt, num_classes, device)
     teacher = prepare_model(teacher, opt.channels_last, opt.compile)
     student = None
-    if any(scorer_of(name) == "student" for name in opt.mix_mode):
+    if metrics_need_student(opt.metric) or any(scorer_of(name) == "student" for name in opt.mix_mode):
         student, _, _ = load_model(opt.path_s, num_classes, device, fallback_arch=opt.model_s)
         student = prepare_model(student, opt.channels_last, opt.compile)
     return teacher, arch, student
@@ -105,18 +116,20 @@ def goodness_record(opt, teacher_arch, teacher_acc, settings, train_size, origin
             "grouping": settings.grouping, "paired": settings.paired, "seed": settings.seed,
             "compute_batch": settings.compute_batch,
             "path_s": opt.path_s, "da_granularity": opt.da_granularity, "mix_n_run": opt.mix_n_run,
-            "n_pick": opt.n_pick, "n_bootstrap": opt.n_bootstrap, "train_size": train_size,
+            "n_pick": opt.n_pick, "n_bootstrap": opt.n_bootstrap, "metric": opt.metric, "train_size": train_size,
             "originals_seconds": originals_seconds, "results": results,
             "da_specs": {name: da_record(name) for name in results}}
 
 
-def format_table(results):
-    """One line per DA, lowest (best) T. stddev first."""
-    lines = [f"{'DA':<15} {'T. stddev':>10}  {'95% CI':<22} {'mean entropy':>12} {'seconds':>8}"]
-    for name, r in sorted(results.items(), key=lambda item: item[1]["t_stddev"]):
+def format_table(results, metrics=("t_stddev",)):
+    """One line per DA, lowest (best) value of the first metric first."""
+    extra = [m for m in metrics if m != "t_stddev"]
+    lines = [f"{'DA':<15} {'T. stddev':>10}  {'95% CI':<22} {'mean entropy':>12} {'seconds':>8}"
+             + "".join(f" {m:>14}" for m in extra)]
+    for name, r in sorted(results.items(), key=lambda item: item[1][metrics[0]]):
         low, high = r["ci95"]
         lines.append(f"{name:<15} {r['t_stddev']:>10.6f}  [{low:.6f}, {high:.6f}]   "
-                     f"{r['mean_entropy']:>12.4f} {r['seconds']:>8.1f}")
+                     f"{r['mean_entropy']:>12.4f} {r['seconds']:>8.1f}" + "".join(f" {r[m]:>14.4e}" for m in extra))
     return "\n".join(lines)
 
 
@@ -146,12 +159,13 @@ def main(argv=None):
                       n_pick=opt.n_pick, mean=data.mean)
     schemes = build_schemes(opt.mix_mode, config, have_student=student is not None)
     with autocast(device, opt.amp):
-        measured = measure_goodness(teacher, train, data.normalize, schemes, settings, student, processes)
-    results = summarize(measured, settings, opt.n_bootstrap)
+        measured = measure_goodness(teacher, train, data.normalize, schemes, settings, student, processes,
+                                    student_cross_entropy=metrics_need_student(opt.metric))
+    results = summarize(measured, settings, opt.n_bootstrap, opt.metric)
     say(f"T. stddev over {settings.n_groups} groups of {settings.group_batches} x {settings.batch_size} "
           f"images ({settings.grouping} grouping, {'paired' if settings.paired else 'unpaired'}; "
           f"teacher on x: {measured.originals_seconds:.1f}s)")
-    say(format_table(results))
+    say(format_table(results, opt.metric))
 
     record = goodness_record(opt, arch, teacher_acc, settings, len(train), measured.originals_seconds, results)
     record["compute_batch_rates"] = {str(size): rate for size, rate in rates.items()}

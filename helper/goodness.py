@@ -32,13 +32,14 @@ import zlib
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from helper.augment import PAPER_DAS, Augmentation, DAConfig, build_augmentation, parse_da, softmax_entropy
+from helper.ce_covariance import ROW_METRICS, ce_covariance
 from helper.distributed import Processes
 from helper.errors import UsageError
 from helper.loops import progress
@@ -49,6 +50,7 @@ PICK_BY_STUDENT = "cutmix_pick_S"
 # student last.
 DA_NAMES = tuple(n for n in PAPER_DAS if n != PICK_BY_STUDENT) + (PICK_BY_STUDENT,)
 GROUPINGS = ("sample", "original")
+METRICS = ("t_stddev",) + tuple(ROW_METRICS)  # T. stddev is always reported; the others on request
 ORIGINAL_EPOCHS = 10  # the original scripts ran 10 epochs per DA
 
 
@@ -244,20 +246,24 @@ def build_schemes(names: Sequence[str], config: DAConfig, have_student: bool = F
 # ----------------------------------------------------------------------------- the data pass
 
 class ProbabilitySums:
-    """Per-batch float64 sums of the teacher's softmax rows and entropies, kept per batch so that
-    the way batches are concatenated for a forward pass cannot change any sum."""
+    """Per-batch float64 sums of the teacher's softmax rows, kept per batch so that the way
+    batches are concatenated for a forward pass cannot change any sum; and each row's teacher
+    entropy and, when a student's logits are given, its cross-entropy -sum p_t log p_s (the
+    per-sample values of the covariance metrics, helper/ce_covariance.py)."""
 
     def __init__(self):
         self._sums: List[Tensor] = []
         self._entropies: List[Tensor] = []
+        self._cross_entropies: List[Tensor] = []
         self.counts: List[int] = []
 
-    def add(self, logits: Tensor, sizes: List[int]) -> None:
+    def add(self, logits: Tensor, sizes: List[int], student_logits: Optional[Tensor] = None) -> None:
         """The logits of consecutive batches of ``sizes`` rows, concatenated."""
         probs = logits.double().softmax(dim=1)
-        entropy = softmax_entropy(logits).double()
         self._sums.append(torch.stack([p.sum(dim=0) for p in probs.split(sizes)]))
-        self._entropies.append(torch.stack([e.sum() for e in entropy.split(sizes)]))
+        self._entropies.append(softmax_entropy(logits).double())
+        if student_logits is not None:
+            self._cross_entropies.append(-(probs * student_logits.double().log_softmax(dim=1)).sum(dim=1))
         self.counts.extend(sizes)
 
     def sums(self) -> np.ndarray:
@@ -265,6 +271,26 @@ class ProbabilitySums:
 
     def mean_entropy(self) -> float:
         return float(torch.cat(self._entropies).sum()) / sum(self.counts)
+
+    def head(self, n_batches: int) -> "ProbabilitySums":
+        """The sums of the first ``n_batches`` batches alone."""
+        first = ProbabilitySums()
+        first.counts = self.counts[:n_batches]
+        rows = sum(first.counts)
+        first._sums = [torch.cat(self._sums)[:n_batches]]
+        first._entropies = [torch.cat(self._entropies)[:rows]]
+        first._cross_entropies = [torch.cat(self._cross_entropies)[:rows]] if self._cross_entropies else []
+        return first
+
+    def rows(self, kind: str) -> np.ndarray:
+        """(n_batches, rows per batch) per-row values: "entropy" (the teacher's) or
+        "cross_entropy" (teacher-student); every batch must hold as many rows."""
+        found = {"entropy": self._entropies, "cross_entropy": self._cross_entropies}[kind]
+        if not found:
+            raise ValueError(f"no per-row {kind} was recorded (a student's logits are needed for it)")
+        if len(set(self.counts)) != 1:
+            raise UsageError("the covariance metrics need batches of one size: use --grouping sample")
+        return torch.cat(found).cpu().numpy().reshape(len(self.counts), self.counts[0])
 
 
 @dataclass
@@ -279,6 +305,13 @@ class DAMeasurement:
         sums = self.originals.sums() + self.views.sums()
         counts = np.add(self.originals.counts, self.views.counts)
         return group_means(sums, counts, group_batches)
+
+    def group_rows(self, kind: str, group_batches: int) -> np.ndarray:
+        """(n_groups, values per group) per-row values of each group, the x rows of its batches
+        then the x' rows (the covariance metrics do not depend on the order of the columns)."""
+        halves = [m.rows(kind) for m in (self.originals, self.views)]
+        n_groups = len(halves[0]) // group_batches
+        return np.hstack([h[:n_groups * group_batches].reshape(n_groups, -1) for h in halves])
 
 
 @dataclass
@@ -311,76 +344,157 @@ class _Clock:
         return time.perf_counter()
 
 
+def _forwards(teacher, student, normalize, processes):
+    """The models as scorers: images (pixel space) to logits, each forward split between the
+    processes and gathered."""
+    def forward(model):
+        return lambda images: processes.gather(model(normalize(processes.shard(images))), len(images))
+    return {"teacher": forward(teacher), "student": forward(student) if student is not None else None}
+
+
 @torch.inference_mode()
 def measure_goodness(teacher, split, normalize, schemes: Sequence[Scheme], settings: GoodnessSettings,
-                     student=None, processes=Processes()) -> GoodnessPass:
+                     student=None, processes=Processes(), student_cross_entropy=False) -> GoodnessPass:
     """Run the teacher over the planned batches and their views for every scheme.
 
     split: a DeviceSplit of the training set (it applies the standard DA); normalize: the data
     set's Normalize. Teacher and student run in eval mode, without gradients. With
     several processes every process makes the same batches and views, and each forward is split
-    between them and gathered, so the numbers are those of one process."""
-    if any(s.scorer == "student" for s in schemes) and student is None:
-        raise ValueError("a DA that picks by the student's entropy needs the student model that scores its pool")
+    between them and gathered, so the numbers are those of one process. student_cross_entropy:
+    also run the student on x and x' and keep each row's teacher-student cross-entropy."""
+    if (student_cross_entropy or any(s.scorer == "student" for s in schemes)) and student is None:
+        raise ValueError("a DA that picks by the student's entropy, or the teacher-student cross-entropy, "
+                         "needs the student model")
     models = [teacher] + ([student] if student is not None else [])
-
-    def forward(model):
-        return lambda images: processes.gather(model(normalize(processes.shard(images))), len(images))
-
-    scorers = {"teacher": forward(teacher), "student": forward(student)}
+    scorers = _forwards(teacher, student, normalize, processes)
     measurements, originals_seconds = {}, 0.0
     with _eval_mode(*models):
         streams = [(list(schemes), ())] if settings.paired else [([s], (s.name,)) for s in schemes]
         for members, stream in streams:
             found, seconds = _measure_stream(split, members, settings, scorers, stream,
-                                             processes.is_main)
+                                             processes.is_main, student_cross_entropy)
             measurements.update(found)
             originals_seconds += seconds
     return GoodnessPass(measurements, originals_seconds)
 
 
-def _measure_stream(split, schemes, settings, scorers, stream, show_progress=True):
+def _original_chunks(split, settings, stream=()):
+    """The standard-augmented batches x of a stream as [0, 1] floats, in lists of
+    ``batches_per_forward`` batches (one teacher forward each). The standard DA's generator is
+    derived from the seed and the stream, so every replay gives the same x."""
+    batches = planned_batches(len(split), settings, stream)
+    generator = derived_generator(settings.seed, "standard", *stream)
+    per_forward = settings.batches_per_forward
+    standard = iter(split.global_batches(batches, generator))  # streamed sets decode ahead
+    for i in range(0, len(batches), per_forward):
+        # The DAs work per batch (partners and picks are within a batch) on [0, 1] floats, as
+        # in training; the teacher runs on the whole chunk.
+        yield [next(standard)[0].float().div_(255) for _ in batches[i:i + per_forward]]
+
+
+def _chunk_count(settings):
+    return -(-settings.n_batches // settings.batches_per_forward)
+
+
+def _add_views(measurement, scheme, xs, generator, scorers, student_cross_entropy):
+    """The scheme's views of one chunk of batches, and the teacher (and student) on them."""
+    scorer = scorers[scheme.scorer] if scheme.scorer else None
+    views = [scheme.augmentation(x, generator, scorer) for x in xs]
+    images = torch.cat([v.x for v in views])
+    if scheme.reuses_teacher_logits:  # the pick already ran the teacher on its pool
+        logits = torch.cat([v.logits for v in views])
+    else:
+        logits = scorers["teacher"](images)
+    student_logits = scorers["student"](images) if student_cross_entropy else None
+    measurement.views.add(logits, [len(v.x) for v in views], student_logits)
+
+
+def _measure_stream(split, schemes, settings, scorers, stream, show_progress=True, student_cross_entropy=False):
     """One sequence of batches shared by ``schemes``: the x half is computed once for all.
     scorers["teacher"] (and ["student"]) map images to logits."""
-    teacher = scorers["teacher"]
+    teacher, student = scorers["teacher"], scorers["student"]
     clock = _Clock(split.device)
-    batches = planned_batches(len(split), settings, stream)
-    standard_generator = derived_generator(settings.seed, "standard", *stream)
     da_generators = {s.name: derived_generator(settings.seed, "da", s.name) for s in schemes}
     originals = ProbabilitySums()
     found = {s.name: DAMeasurement(s.name, originals) for s in schemes}
-    per_forward = settings.batches_per_forward
-    chunks = [batches[i:i + per_forward] for i in range(0, len(batches), per_forward)]
     desc = "T. stddev" + (f" {stream[0]}" if stream else "")
     originals_seconds = 0.0
-    standard = iter(split.global_batches(batches, standard_generator))  # streamed sets decode ahead
-    for chunk in progress(chunks, desc, show_progress):
+    chunks = _original_chunks(split, settings, stream)
+    for xs in progress(chunks, desc, show_progress and _chunk_count(settings) > 1):
         start = clock.now()
-        # The DAs work per batch (partners and picks are within a batch) on [0, 1] floats, as in
-        # training; the teacher runs on the whole chunk.
-        xs = [next(standard)[0].float().div_(255) for _ in chunk]
-        originals.add(teacher(torch.cat(xs)), [len(x) for x in xs])
+        images = torch.cat(xs)
+        originals.add(teacher(images), [len(x) for x in xs], student(images) if student_cross_entropy else None)
         originals_seconds += clock.now() - start
         for scheme in schemes:
             start = clock.now()
-            scorer = scorers[scheme.scorer] if scheme.scorer else None
-            views = [scheme.augmentation(x, da_generators[scheme.name], scorer) for x in xs]
-            if scheme.reuses_teacher_logits:  # the pick already ran the teacher on its pool
-                logits = torch.cat([v.logits for v in views])
-            else:
-                logits = teacher(torch.cat([v.x for v in views]))
-            found[scheme.name].views.add(logits, [len(v.x) for v in views])
+            _add_views(found[scheme.name], scheme, xs, da_generators[scheme.name], scorers, student_cross_entropy)
             found[scheme.name].seconds += clock.now() - start
     return found, originals_seconds
 
 
-def summarize(measured: GoodnessPass, settings: GoodnessSettings, n_bootstrap: int = 1000) -> Dict[str, dict]:
+@torch.inference_mode()
+def measure_originals(teacher, split, normalize, settings: GoodnessSettings,
+                      processes=Processes()) -> ProbabilitySums:
+    """The x half of a paired pass alone: the teacher on the shared batches of originals, to
+    measure many DAs one at a time against it (:func:`measure_views`)."""
+    scorers = _forwards(teacher, None, normalize, processes)
+    originals = ProbabilitySums()
+    with _eval_mode(teacher):
+        for xs in _original_chunks(split, settings):
+            originals.add(scorers["teacher"](torch.cat(xs)), [len(x) for x in xs])
+    return originals
+
+
+@torch.inference_mode()
+def measure_views(teacher, split, normalize, scheme: Scheme, settings: GoodnessSettings,
+                  originals: ProbabilitySums, processes=Processes(),
+                  after_chunk: Optional[Callable[[int, Callable[[], DAMeasurement]], None]] = None
+                  ) -> DAMeasurement:
+    """One DA against the cached x half of :func:`measure_originals`: the same measurement as a
+    paired :func:`measure_goodness` pass gives for it, without running the teacher on x again.
+    The originals are made again (the standard DA only), since the views are made from them.
+    after_chunk(batches done, measured) is called after every forward, measured() giving the
+    measurement of the batches done so far; what it raises (a pruned trial) ends the pass."""
+    if scheme.scorer == "student":
+        raise ValueError(f"{scheme.name} picks by a student's entropy; measure_views scores with the teacher only")
+    scorers = _forwards(teacher, None, normalize, processes)
+    clock = _Clock(split.device)
+    generator = derived_generator(settings.seed, "da", scheme.name)
+    partial = DAMeasurement(scheme.name, ProbabilitySums())
+    done = 0
+    with _eval_mode(teacher):
+        for xs in _original_chunks(split, settings):
+            start = clock.now()
+            _add_views(partial, scheme, xs, generator, scorers, False)
+            partial.seconds += clock.now() - start
+            done += len(xs)
+            if after_chunk is not None:
+                after_chunk(done, lambda: _with_originals(partial, originals, done))
+    return _with_originals(partial, originals, done)
+
+
+def _with_originals(partial: DAMeasurement, originals: ProbabilitySums, n_batches: int) -> DAMeasurement:
+    """The views measured so far joined to the first ``n_batches`` batches of the originals."""
+    head = originals.head(n_batches)
+    return DAMeasurement(partial.name, head, partial.views, partial.seconds)
+
+
+def summarize(measured: GoodnessPass, settings: GoodnessSettings, n_bootstrap: int = 1000,
+              metrics: Sequence[str] = ()) -> Dict[str, dict]:
     """Each DA's T. stddev, its 95% bootstrap interval (the same resamples for every DA), the
-    teacher's mean entropy on the views, and the seconds its views took."""
+    teacher's mean entropy on the views, the seconds its views took, and the covariance
+    ``metrics`` asked for (names of ROW_METRICS)."""
     table = {}
     for name, m in measured.measurements.items():
         means = m.group_means(settings.group_batches)
         table[name] = {"t_stddev": t_stddev(means),
                        "ci95": list(bootstrap_ci(means, n_bootstrap, settings.seed)),
                        "mean_entropy": m.views.mean_entropy(), "seconds": m.seconds}
+        for metric in metrics:
+            if metric in ROW_METRICS:
+                table[name][metric] = ce_covariance(m.group_rows(ROW_METRICS[metric][0], settings.group_batches))
     return table
+
+
+def metrics_need_student(metrics: Sequence[str]) -> bool:
+    return any(ROW_METRICS[m][1] for m in metrics if m in ROW_METRICS)

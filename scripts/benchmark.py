@@ -25,7 +25,8 @@ and for eval_da_goodness.py's data pass (helper.goodness.measure_goodness, teach
       once for all the DAs together, paired, as eval_da_goodness.py runs by default (its compute
       batch tuned at start-up, unless --goodness_compute_batch is given);
   (d) the teacher's fastest pure inference_mode throughput on this device: on random normalised
-      tensors, over batch sizes 16 to 4096 and both memory formats; ratio = c / d (target >= 0.9).
+      tensors, over batch sizes 16 to --reference_max_batch (4096) and both memory formats; ratio =
+      c / d (target >= 0.9).
 
 The speed flags are train_student.py's (--channels_last: default on, --amp: bfloat16 autocast on
 CUDA, --compile), and (b) and (c) run under them. Absolute images per second stand beside every
@@ -108,11 +109,14 @@ def parse_args(argv=None):
                         help="at most this many images per teacher forward (eval_da_goodness.py --compute_batch; "
                              "default: as there, the fastest on this device)")
     parser.add_argument("--goodness_repeats", type=int, default=3, help="timed T. stddev passes per measurement")
+    parser.add_argument("--reference_max_batch", type=int, default=4096,
+                        help="largest batch size tried for the teacher's best inference rate (from 16)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=None, metavar="FILE.json", help="write the results here")
     add_speed_args(parser)  # --channels_last/--no_channels_last, --amp, --compile, as train_student.py
     opt = parser.parse_args(argv)
-    for name in ("batch_size", "repeats", "train_size", "goodness_compute_batch", "goodness_repeats"):
+    for name in ("batch_size", "repeats", "train_size", "goodness_compute_batch", "goodness_repeats",
+                 "reference_max_batch"):
         if getattr(opt, name) is not None and getattr(opt, name) < 1:
             raise UsageError(f"--{name} must be positive, got {getattr(opt, name)}")
     if opt.warmup < 0:
@@ -338,8 +342,8 @@ def pass_compute_batch(teacher, split, normalize, opt, device):
 
 
 # Batch sizes and memory formats over which the teacher's best inference rate, the reference of
-# the T. stddev pass, is searched.
-REFERENCE_BATCHES = tuple(16 * 2 ** k for k in range(9))  # 16 .. 4096
+# the T. stddev pass, is searched: 16, 32, ... up to --reference_max_batch.
+SMALLEST_REFERENCE_BATCH = 16
 
 
 def best_inference(teacher, opt, device):
@@ -352,8 +356,9 @@ def best_inference(teacher, opt, device):
         def forward(images):
             with autocast(device, opt.amp):
                 return model(images)
-        size, rates = fastest_batch(forward, lambda n: random_inputs(n, opt, device, channels_last),
-                                    REFERENCE_BATCHES)
+        sizes = [SMALLEST_REFERENCE_BATCH * 2 ** k for k in range(12)
+                 if SMALLEST_REFERENCE_BATCH * 2 ** k <= opt.reference_max_batch]
+        size, rates = fastest_batch(forward, lambda n: random_inputs(n, opt, device, channels_last), sizes)
         tried[name] = rates
         if best is None or rates[size] > best[2]:
             best = (name, size, rates[size])

@@ -23,7 +23,7 @@ DAS = ["identity", "cutmix", "cutmix_pick_T", "cutmix_pick_S"]
 B, GOODNESS_BATCHES, COMPUTE_BATCH = 8, 10, 32
 TINY = ["--pairs", "resnet8:resnet8", "--das", *DAS, "--batch_size", str(B), "--warmup", "1", "--repeats", "2",
         "--train_size", "64", "--goodness_batches", str(GOODNESS_BATCHES), "--goodness_compute_batch",
-        str(COMPUTE_BATCH), "--goodness_repeats", "2", "--device", "cpu"]
+        str(COMPUTE_BATCH), "--goodness_repeats", "2", "--reference_max_batch", "64", "--device", "cpu"]
 
 
 @pytest.fixture(scope="module")

@@ -198,7 +198,7 @@ def test_help_and_search_space_come_from_the_declarations():
     assert "pick(DA, n_run=2, by=teacher|student)" in text and "DA1+DA2" in text
     assert search_space("cutmix") == {"alpha": {"type": "float", "default": 1.0, "low": 0.1, "high": 2.0,
                                                 "low_open": False}}
-    assert search_space("pick")["by"] == {"type": "str", "default": "teacher", "choices": ["teacher", "student"]}
+    assert search_space("pick")["by"] == {"type": "str", "default": "teacher", "choices": ["teacher"]}
     with pytest.raises(ValueError, match="unknown DA 'blur'"):
         search_space("blur")
 

@@ -300,7 +300,7 @@ def test_a_failed_parallel_run_fails_the_script_and_keeps_the_others(tmp_path):
 @pytest.mark.skipif(not os.path.isdir(os.path.join(SHARED_DATA, "cifar-100-python")), reason="needs CIFAR-100")
 def test_gpu_check_runs_on_the_cpu(tmp_path):
     env = dict(os.environ, PYTHON=sys.executable, DEVICE="cpu", COMPILE="0", TRAIN_SUBSET="200", PAIR="resnet8:resnet8",
-               BENCH_DAS="identity", BENCH_REPEATS="1", BENCH_FLAGS="--train_size 256 --goodness_batches 10",
+               BENCH_DAS="identity", BENCH_REPEATS="1", BENCH_FLAGS="--train_size 256 --goodness_batches 10 --reference_max_batch 32",
                DATA_FOLDER=SHARED_DATA, OUT=str(tmp_path / "gc"))
     done = subprocess.run(["bash", os.path.join(SCRIPTS, "gpu_check.sh")], env=env, capture_output=True, text=True,
                           timeout=600)

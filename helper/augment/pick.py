@@ -20,7 +20,9 @@ class Pick(Augmentation):
     takes_da, view_logits = True, True
     params = (Param("n_run", int, 2, low=1, high=16, search=(2, 4), help="runs of the DA in the pool"),
               Param("n_pick", int, None, low=1, derived="the batch size", help="views kept"),
-              Param("by", str, "teacher", choices=SCORERS, help="whose softmax entropy ranks the pool"))
+              # tune_da.py scores DAs from the teacher alone, so it does not search the student
+              Param("by", str, "teacher", choices=SCORERS, search=("teacher",),
+                    help="whose softmax entropy ranks the pool"))
 
     def __init__(self, config, da: Augmentation, **options):
         super().__init__(config, **options)
