@@ -19,10 +19,10 @@ from helper.errors import UsageError
 from helper.goodness import (DA_NAMES, GROUPINGS, METRICS, PICK_BY_STUDENT, GoodnessSettings, build_schemes,
                              check_da_names, fastest_compute_batch, measure_goodness, metrics_need_student,
                              original_group_count, scorer_of, summarize)
-from helper.loops import evaluate
-from helper.options import add_data_args, add_speed_args, add_teacher_args
+from helper.loops import evaluate_metrics
+from helper.options import add_data_args, add_speed_args, add_teacher_args, check_teacher_args
 from helper.performance import autocast, configure_backend, prepare_model
-from helper.pretrained import load_model
+from helper.pretrained import load_model, load_teacher
 from helper.run_log import write_json
 from helper.training import seed_everything
 
@@ -44,7 +44,7 @@ def parse_args(argv=None):
     group = parser.add_argument_group("T. stddev")
     group.add_argument("--n_groups", type=int, default=None,
                        help="groups to measure (default: as many as 10 epochs give in the original "
-                            "grouping, 1564 on CIFAR-100)")
+                            "grouping, 1564 on CIFAR-100; at most 1564 on streamed sets such as ImageNet)")
     group.add_argument("--group_batches", type=int, default=5, help="batches per group")
     group.add_argument("--batch_size", type=int, default=64)
     group.add_argument("--compute_batch", type=int, default=None,
@@ -64,7 +64,7 @@ def parse_args(argv=None):
     group.add_argument("--out", default=None, metavar="FILE.json", help="write the results here")
     add_data_args(parser)
     add_speed_args(parser)
-    opt = parser.parse_args(argv)
+    opt = check_teacher_args(parser.parse_args(argv))
     if opt.mix_mode is None:  # all DAs the given models can score
         opt.mix_mode = [name for name in DA_NAMES if name != PICK_BY_STUDENT or opt.path_s]
     opt.mix_mode = list(dict.fromkeys(check_da_names(opt.mix_mode, opt.path_s is not None)))
@@ -82,7 +82,7 @@ def parse_args(argv=None):
 
 
 def load_models(opt, num_classes, device):
-    teacher, arch, _ = load_model(opt.path_t, num_classes, device, fallback_arch=opt.model_t)
+    teacher, arch, _ = load_teacher(opt, num_classes, device)
     teacher = prepare_model(teacher, opt.channels_last, opt.compile)
     student = None
     if metrics_need_student(opt.metric) or any(scorer_of(name) == "student" for name in opt.mix_mode):
@@ -139,14 +139,17 @@ def main(argv=None):
     seed_everything(opt.seed)
     processes, device = init_processes(opt.device)
     configure_backend(device)
-    data = load_device_data(opt, device)
+    data = load_device_data(opt, device, processes)
     train = data.train
     teacher, arch, student = load_models(opt, data.num_classes, device)
-    _, teacher_acc = evaluate(teacher, data.test, data.normalize, opt.amp, processes)
+    teacher_result = evaluate_metrics(teacher, data.test, data.normalize, opt.amp, processes)
+    teacher_acc = teacher_result["test_acc"]
     say = print if processes.is_main else (lambda *args: None)
-    say(f"teacher {arch} ({opt.path_t}): test accuracy {teacher_acc:.2f}%")
+    say(f"teacher {arch} ({opt.path_t}): test accuracy {teacher_acc:.2f}% "
+        f"(top-5 {teacher_result['test_acc5']:.2f}%)")
 
-    n_groups = opt.n_groups or original_group_count(len(train), opt.batch_size, opt.group_batches)
+    n_groups = opt.n_groups or min(original_group_count(len(train), opt.batch_size, opt.group_batches),
+                                   data.goodness_groups or float("inf"))
     compute_batch, rates = tune_compute_batch(opt, teacher, data, processes)
     if rates:
         say(f"compute batch {compute_batch}: the teacher's fastest here ("

@@ -18,11 +18,11 @@ from helper.cli import run_main, script_parser
 from helper.distill import DistillStep, InitStep, Objective
 from helper.distributed import init_processes
 from helper.errors import UsageError
-from helper.loops import evaluate, run_epoch
+from helper.loops import evaluate, evaluate_metrics, run_epoch
 from helper.options import (add_data_args, add_speed_args, add_teacher_args, add_training_args,
-                            finalize_training_args, parse_float_list)
+                            check_teacher_args, finalize_training_args, parse_float_list)
 from helper.performance import configure_backend, prepare_model
-from helper.pretrained import build_model, load_model
+from helper.pretrained import build_model, load_teacher
 from helper.run_log import prepare_run_folder
 from helper.training import Training, make_generators, seed_everything
 
@@ -71,7 +71,7 @@ def parse_args(argv=None):
     add_data_args(parser)
     add_training_args(parser, default_trial="1")
     add_speed_args(parser)
-    opt = parser.parse_args(argv)
+    opt = check_teacher_args(parser.parse_args(argv))
     opt.lw_mix = parse_lw_mix(opt.lw_mix)
     opt.mix_mode = canonical_da(opt.mix_mode)  # recorded and named canonically
     build_augmentation(opt.mix_mode, make_da_config(opt, 32))  # refuses impossible combinations now
@@ -141,29 +141,29 @@ def main(argv=None):
     seed_everything(opt.seed)
     processes, device = init_processes(opt.device)
     configure_backend(device)
-    data = load_device_data(opt, device)
+    data = load_device_data(opt, device, processes)
     train, test, normalize = data.train, data.test, data.normalize
-    teacher, teacher_arch, _ = load_model(opt.path_t, data.num_classes, device, fallback_arch=opt.model_t)
+    teacher, teacher_arch, _ = load_teacher(opt, data.num_classes, device)
     for p in teacher.parameters():
         p.requires_grad_(False)
     teacher = prepare_model(teacher, opt.channels_last, opt.compile)
     student = prepare_model(build_model(opt.model_s, data.num_classes).to(device), opt.channels_last, opt.compile)
     # a sample batch tells the distiller its feature shapes, as CRD does
-    feat_s, feat_t = probe_features(student, teacher, normalize(train.x[:2]))
-    distiller = build_distiller(opt.distill, DistillContext(feat_s, feat_t, train.y.cpu(), opt)).to(device)
+    feat_s, feat_t = probe_features(student, teacher, normalize(train.probe(2)))
+    distiller = build_distiller(opt.distill, DistillContext(feat_s, feat_t, train.labels, opt, processes))
+    distiller = processes.global_batchnorm(distiller.to(device))  # its regressors' BatchNorm layers
     objective = build_objective(opt, distiller)
     if processes.is_main:
         for warning in objective_warnings(opt, distiller):
             print(f"note: {warning}", file=sys.stderr)
-    if processes.enabled and (distiller.init_epochs or list(distiller.buffers())):
-        raise UsageError(f"--distill {opt.distill} keeps state that is not yet synchronised across processes "
-                         "(an initialisation phase or a memory bank): run it in one process")
 
     folder = os.path.join(opt.model_path, run_name(opt, teacher_arch))
     prepare_run_folder(folder, resume=opt.resume, overwrite=opt.overwrite)
-    teacher_loss, teacher_acc = evaluate(teacher, test, normalize, opt.amp, processes)
+    teacher_result = evaluate_metrics(teacher, test, normalize, opt.amp, processes)
+    teacher_acc = teacher_result["test_acc"]
     if processes.is_main:
-        print(f"teacher {teacher_arch}: test accuracy {teacher_acc:.2f}%, loss {teacher_loss:.4f}")
+        print(f"teacher {teacher_arch}: test accuracy {teacher_acc:.2f}% (top-5 "
+              f"{teacher_result['test_acc5']:.2f}%), loss {teacher_result['test_loss']:.4f}")
 
     da_config = make_da_config(opt, data.image_size, data.mean)
     augmentation = build_augmentation(opt.mix_mode, da_config)
@@ -178,7 +178,7 @@ def main(argv=None):
         if processes.is_main:
             print(f"resuming {folder} at epoch {training.start_epoch}")
     elif distiller.init_epochs:
-        run_init_phase(student, teacher, distiller, train, normalize, opt, generators)
+        run_init_phase(student, teacher, distiller, train, normalize, opt, generators, processes)
 
     step = DistillStep(trained, teacher, distiller, augmentation, objective, optimizer, normalize,
                        generators["augment"], augmentation.scored_by == "student", opt.amp, processes)
@@ -191,15 +191,18 @@ def main(argv=None):
     return summary
 
 
-def run_init_phase(student, teacher, distiller, train, normalize, opt, generators):
-    """CRD's initialisation for abound, factor and fsp, with its own SGD on the init parameters."""
+def run_init_phase(student, teacher, distiller, train, normalize, opt, generators, processes):
+    """CRD's initialisation for abound, factor and fsp, with its own SGD on the init parameters;
+    with several processes, data-parallel as the main phase."""
     modules = distiller.init_modules(student)
     optimizer = torch.optim.SGD([p for m in modules for p in m.parameters()], lr=distiller.init_learning_rate(opt),
                                 momentum=opt.momentum, weight_decay=opt.weight_decay)
-    step = InitStep(student, teacher, distiller, modules, optimizer, normalize)
+    step = InitStep(student, teacher, distiller, modules, optimizer, normalize, processes)
     for epoch in range(1, distiller.init_epochs + 1):
-        loss = run_epoch(step, train, opt.batch_size, generators, epoch, distiller.init_epochs, phase="init")
-        print(f"init epoch {epoch}/{distiller.init_epochs}  loss {loss['train_loss']:.4f}")
+        loss = run_epoch(step, train, opt.batch_size, generators, epoch, distiller.init_epochs, processes,
+                         phase="init")
+        if processes.is_main:
+            print(f"init epoch {epoch}/{distiller.init_epochs}  loss {loss['train_loss']:.4f}")
 
 
 if __name__ == "__main__":

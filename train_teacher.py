@@ -11,7 +11,7 @@ import torch
 from helper.batches import load_device_data
 from helper.cli import run_main, script_parser
 from helper.distributed import init_processes
-from helper.loops import CrossEntropyStep, evaluate, run_epoch
+from helper.loops import CrossEntropyStep, evaluate, evaluate_metrics, run_epoch
 from helper.options import add_data_args, add_speed_args, add_training_args, finalize_training_args
 from helper.performance import configure_backend, prepare_model
 from helper.pretrained import build_model, load_model
@@ -41,10 +41,11 @@ def evaluate_checkpoint(opt, device):
     data = load_device_data(opt, device)
     # The architecture comes from the checkpoint or its folder; --model only if neither tells.
     model, arch, _ = load_model(opt.evaluate, data.num_classes, device, fallback_arch=opt.model)
-    loss, acc = evaluate(prepare_model(model, opt.channels_last), data.test, data.normalize, opt.amp)
+    result = evaluate_metrics(prepare_model(model, opt.channels_last), data.test, data.normalize, opt.amp)
     print(f"{opt.evaluate}: {arch} on {opt.dataset} test ({len(data.test)} images): "
-          f"accuracy {acc:.2f}%  loss {loss:.4f}")
-    return acc, loss
+          f"accuracy {result['test_acc']:.2f}% (top-5 {result['test_acc5']:.2f}%)  "
+          f"loss {result['test_loss']:.4f}")
+    return result['test_acc'], result['test_loss']
 
 
 def main(argv=None):
@@ -56,7 +57,7 @@ def main(argv=None):
         return evaluate_checkpoint(opt, device)
     folder = os.path.join(opt.model_path, run_folder_name(opt))
     prepare_run_folder(folder, resume=opt.resume, overwrite=opt.overwrite)
-    data = load_device_data(opt, device)
+    data = load_device_data(opt, device, processes)
     model = prepare_model(build_model(opt.model, data.num_classes).to(device), opt.channels_last, opt.compile)
     trained = processes.wrap(model)
     optimizer = torch.optim.SGD(trained.parameters(), lr=opt.learning_rate, momentum=opt.momentum,

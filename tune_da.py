@@ -28,9 +28,9 @@ from helper.distributed import init_processes
 from helper.errors import UsageError
 from helper.goodness import GROUPINGS, measure_originals
 from helper.loops import evaluate
-from helper.options import add_data_args, add_speed_args, add_teacher_args
+from helper.options import add_data_args, add_speed_args, add_teacher_args, check_teacher_args
 from helper.performance import autocast, configure_backend, prepare_model
-from helper.pretrained import load_model
+from helper.pretrained import load_teacher
 from helper.run_log import write_json
 from helper.study import finished_trials, open_study, run_trials
 from helper.training import seed_everything
@@ -65,7 +65,7 @@ def parse_args(argv=None):
     group.add_argument("--n_bootstrap", type=int, default=1000, help="resamples for each trial's 95%% CI")
     add_data_args(parser)
     add_speed_args(parser)
-    opt = parser.parse_args(argv)
+    opt = check_teacher_args(parser.parse_args(argv))
     opt.unpaired = False  # trials compare on common ground: the paired originals
     opt.templates = parse_templates(opt.mix_mode)
     opt.mix_mode = [t.canonical for t in opt.templates]
@@ -90,7 +90,7 @@ def check_templates(templates, config):
 
 def study_identity(opt, settings):
     """What makes two runs' trials comparable (the compute batch and the device only change speed)."""
-    return {"path_t": os.path.abspath(opt.path_t), "dataset": opt.dataset, "train_subset": opt.train_subset,
+    return {"path_t": opt.path_t if opt.pretrained else os.path.abspath(opt.path_t), "dataset": opt.dataset, "train_subset": opt.train_subset,
             "seed": opt.seed, "n_groups": settings.n_groups, "group_batches": settings.group_batches,
             "batch_size": settings.batch_size, "grouping": settings.grouping,
             "da_granularity": opt.da_granularity, "templates": opt.mix_mode, "prune_after": opt.prune_after,
@@ -125,11 +125,11 @@ def main(argv=None):
     processes, device = init_processes(opt.device)
     configure_backend(device)
     say = print if processes.is_main else (lambda *args: None)
-    data = load_device_data(opt, device)
+    data = load_device_data(opt, device, processes)
     config = DAConfig(data.image_size, granularity=opt.da_granularity, mean=data.mean)
     check_templates(opt.templates, config)
     settings_for(opt, opt.n_groups)  # the T. stddev flags, checked before the teacher loads
-    teacher, arch, _ = load_model(opt.path_t, data.num_classes, device, fallback_arch=opt.model_t)
+    teacher, arch, _ = load_teacher(opt, data.num_classes, device)
     teacher = prepare_model(teacher, opt.channels_last, opt.compile)
     _, teacher_acc = evaluate(teacher, data.test, data.normalize, opt.amp, processes)
     say(f"teacher {arch} ({opt.path_t}): test accuracy {teacher_acc:.2f}%")

@@ -1,7 +1,10 @@
-"""Data set registry: a --dataset name maps to a loader returning an in-memory ImageDataset."""
+"""Data set registry: a --dataset name maps to a loader returning an in-memory ImageDataset or a
+streamed FolderDataset (helper/batches.py puts either kind on the device behind one interface)."""
 from .base import ImageDataset, stratified_subset
 from .cifar import load_cifar10, load_cifar100
 from .digits import load_digits
+from .folder import FolderDataset, load_imagefolder, load_imagenet, load_imagenet100
+from .svhn import load_svhn
 from .tinyimagenet import load_tinyimagenet
 
 DATASETS = {
@@ -9,6 +12,10 @@ DATASETS = {
     "cifar10": load_cifar10,
     "tinyimagenet": load_tinyimagenet,
     "digits": load_digits,
+    "svhn": load_svhn,
+    "imagenet": load_imagenet,
+    "imagenet100": load_imagenet100,
+    "imagefolder": load_imagefolder,
 }
 
 
@@ -18,4 +25,4 @@ def load_dataset(name, data_folder="./data", download=False):
     return DATASETS[name](data_folder, download=download)
 
 
-__all__ = ["DATASETS", "ImageDataset", "load_dataset", "stratified_subset"]
+__all__ = ["DATASETS", "FolderDataset", "ImageDataset", "load_dataset", "stratified_subset"]

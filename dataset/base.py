@@ -3,6 +3,8 @@ from dataclasses import dataclass
 
 import torch
 
+from helper.errors import DatasetError
+
 
 def missing_dataset_message(name, path, layout, download_hint):
     return f"{name} not found at {path} (expected layout: {layout}); {download_hint}"
@@ -11,6 +13,7 @@ def missing_dataset_message(name, path, layout, download_hint):
 @dataclass
 class ImageDataset:
     """A whole data set in memory: uint8 images (N, 3, H, W), int64 labels (N,)."""
+    goodness_groups = None  # T. stddev's default: all the groups of the original's 10 epochs
     name: str
     train_x: torch.Tensor
     train_y: torch.Tensor
@@ -27,6 +30,13 @@ class ImageDataset:
     @property
     def image_size(self):
         return self.train_x.shape[-1]
+
+    def resized(self, image_size):
+        """In-memory sets keep their stored size: only streamed sets decode at --image_size."""
+        if image_size != self.image_size:
+            raise DatasetError(f"--image_size applies to streamed data sets; {self.name} is stored at "
+                               f"{self.image_size}x{self.image_size}")
+        return self
 
     def subset(self, train_n=None, test_n=None, seed=0):
         """A stratified random subset of each split, the same for the same seed."""

@@ -6,6 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from helper.distributed import Processes
+
 
 @dataclass(frozen=True)
 class DistillContext:
@@ -15,11 +17,13 @@ class DistillContext:
         probe batch, for the shapes of connectors and embeddings.
     train_labels: (N,) int64 labels of the training split, on the CPU (CRD's class-aware negatives).
     opt: the options of train_student.py (feat_dim, nce_k, hint_layer, init_epochs, kd_T, seed, ...).
+    processes: the training processes, for state that every process must hold alike (CRD's memory).
     """
     feat_s: list
     feat_t: list
     train_labels: Tensor
     opt: Namespace
+    processes: Processes = Processes()
 
 
 @torch.no_grad()

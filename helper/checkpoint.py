@@ -1,6 +1,7 @@
 """Checkpoints: written atomically, read without running pickled code, architecture inferred."""
 import os
 import pickle
+import re
 import tempfile
 import zipfile
 
@@ -55,7 +56,8 @@ def model_state(checkpoint, path):
 
 def infer_arch(checkpoint, path, model_names, fallback=None):
     """The architecture of a checkpoint: its 'arch' entry, else its folder name as CRD names
-    folders (<arch>_vanilla, <arch>_<dataset>_lr_...), else `fallback` (--model_t)."""
+    folders (<arch>_vanilla, <arch>_<dataset>_lr_...), else its file name as torchvision names
+    its weights, else `fallback` (--model_t)."""
     if checkpoint.get("arch") in model_names:
         return checkpoint["arch"]
     folder = os.path.basename(os.path.dirname(os.path.abspath(path)))
@@ -63,7 +65,11 @@ def infer_arch(checkpoint, path, model_names, fallback=None):
     for name in sorted(model_names, key=len, reverse=True):
         if folder == name or folder.startswith(name + "_"):
             return name
+    # torchvision names its weight files <arch>-<8 hex digits>.pth (resnet34-b627a593.pth)
+    published = re.fullmatch(r"(\w+)-[0-9a-f]{8}\.pth", os.path.basename(path))
+    if published and published.group(1) in model_names:
+        return published.group(1)
     if fallback is not None:
         return fallback
-    raise CheckpointError(f"cannot tell the architecture of {path}: it has no 'arch' entry and its "
-                          f"folder '{folder}' does not start with a model name; pass --model_t")
+    raise CheckpointError(f"cannot tell the architecture of {path}: it has no 'arch' entry, and neither "
+                          f"its folder '{folder}' nor its file name starts with a model name; pass --model_t")

@@ -145,11 +145,14 @@ class DistillStep:
 
 class InitStep:
     """A step of CRD's initialisation phase (abound, factor, fsp): only `modules` train, in train
-    mode; the rest of the student and the teacher stay in eval mode, as in CRD's helper/pretrain.py."""
+    mode; the rest of the student and the teacher stay in eval mode, as in CRD's helper/pretrain.py.
+    With several processes each trains on its shard of the global batch and the modules' gradients
+    are averaged (their BatchNorm layers take global-batch statistics, see Processes.global_batchnorm)."""
 
-    def __init__(self, student, teacher, distiller, modules, optimizer, normalize):
+    def __init__(self, student, teacher, distiller, modules, optimizer, normalize, processes=Processes()):
         self.student, self.teacher, self.distiller = student, teacher, distiller
         self.modules, self.optimizer, self.normalize = modules, optimizer, normalize
+        self.processes = processes
 
     def prepare(self, epoch):
         self.student.eval()
@@ -158,12 +161,14 @@ class InitStep:
             module.train()
 
     def __call__(self, images, target, index):
-        x = self.normalize(images)
+        shard = self.processes.shard
+        x = self.normalize(shard(images))
         with torch.no_grad():
             feat_t, _ = self.teacher(x, is_feat=True, preact=self.distiller.preact)
         feat_s, _ = self.student(x, is_feat=True, preact=self.distiller.preact)
         loss = self.distiller.init_loss(feat_s, feat_t)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        self.processes.average_gradients([p for m in self.modules for p in m.parameters()])
         self.optimizer.step()
-        return loss.detach(), None, target
+        return loss.detach(), None, shard(target)

@@ -61,6 +61,13 @@ class Processes:
         dist.all_gather(parts, padded)
         return torch.cat([part[:size] for part, size in zip(parts, sizes)])
 
+    def gather_shards(self, shard):
+        """gather() when the global batch size is not at hand: every process's shard, concatenated."""
+        if not self.enabled:
+            return shard
+        total = self.sum(torch.tensor(len(shard), device=shard.device))
+        return self.gather(shard, int(total))
+
     def gather_with_grad(self, shard, total):
         """As gather, but differentiable: the backward hands each process the sum, over the
         processes, of the gradients with respect to its own rows."""
@@ -100,11 +107,19 @@ class Processes:
         `model`, which is what checkpoints save."""
         if not self.enabled:
             return model
+        self.global_batchnorm(model)
         if next(model.parameters()).is_cuda:
-            nn.SyncBatchNorm.convert_sync_batchnorm(model)
             return DistributedDataParallel(model, device_ids=[self.local_rank])
-        convert_to_global_batchnorm(model)
         return DistributedDataParallel(model)
+
+    def global_batchnorm(self, module):
+        """Make the BatchNorm layers below `module` (in place) take their training statistics over
+        the global batch: SyncBatchNorm on CUDA, GlobalBatchNorm2d with gloo on the CPU."""
+        if not self.enabled:
+            return module
+        if any(p.is_cuda for p in module.parameters()):
+            return nn.SyncBatchNorm.convert_sync_batchnorm(module)
+        return convert_to_global_batchnorm(module)
 
 
 def init_processes(device_flag):

@@ -10,6 +10,10 @@ class DatasetNotFoundError(FileNotFoundError):
     """A data set is not on disk; the message says where we looked and how to get it."""
 
 
+class DatasetError(ValueError):
+    """A data set on disk that cannot be used as it is; the message names the file or folder."""
+
+
 class CheckpointError(RuntimeError):
     """A checkpoint that cannot be used; the message is one line naming the file."""
 
@@ -22,5 +26,5 @@ class NonFiniteLossError(RuntimeError):
     """Training produced a NaN or infinite loss."""
 
 
-USER_ERRORS = (UsageError, DatasetNotFoundError, CheckpointError, RunExistsError, NonFiniteLossError)
+USER_ERRORS = (UsageError, DatasetNotFoundError, DatasetError, CheckpointError, RunExistsError, NonFiniteLossError)
 EXIT_USER_ERROR = 2

@@ -184,7 +184,9 @@ def fastest_compute_batch(forward, split, batch_size: int, processes=Processes()
     device, and the images per second of each size tried: on a CPU small batches keep the caches
     warm (64-128 beat 1024 by 2.5x for a resnet56), on a GPU large ones fill it."""
     sizes = [batch_size * k for k in COMPUTE_BATCH_FACTORS]
-    return fastest_batch(forward, lambda n: split.batch(torch.arange(n) % len(split))[0], sizes, processes)
+    # one batch, repeated: a streamed set would otherwise decode thousands of images for timing alone
+    base = split.batch(torch.arange(min(batch_size, len(split))))[0]
+    return fastest_batch(forward, lambda n: base[torch.arange(n) % len(base)], sizes, processes)
 
 
 def planned_batches(n: int, settings: GoodnessSettings, stream: Sequence[str] = ()) -> List[Tensor]:
@@ -383,10 +385,11 @@ def _original_chunks(split, settings, stream=()):
     batches = planned_batches(len(split), settings, stream)
     generator = derived_generator(settings.seed, "standard", *stream)
     per_forward = settings.batches_per_forward
+    standard = iter(split.global_batches(batches, generator))  # streamed sets decode ahead
     for i in range(0, len(batches), per_forward):
         # The DAs work per batch (partners and picks are within a batch) on [0, 1] floats, as
         # in training; the teacher runs on the whole chunk.
-        yield [split.batch(index, generator)[0].float().div_(255) for index in batches[i:i + per_forward]]
+        yield [next(standard)[0].float().div_(255) for _ in batches[i:i + per_forward]]
 
 
 def _chunk_count(settings):
@@ -410,7 +413,7 @@ def _measure_stream(split, schemes, settings, scorers, stream, show_progress=Tru
     """One sequence of batches shared by ``schemes``: the x half is computed once for all.
     scorers["teacher"] (and ["student"]) map images to logits."""
     teacher, student = scorers["teacher"], scorers["student"]
-    clock = _Clock(split.x.device)
+    clock = _Clock(split.device)
     da_generators = {s.name: derived_generator(settings.seed, "da", s.name) for s in schemes}
     originals = ProbabilitySums()
     found = {s.name: DAMeasurement(s.name, originals) for s in schemes}
@@ -455,7 +458,7 @@ def measure_views(teacher, split, normalize, scheme: Scheme, settings: GoodnessS
     if scheme.scorer == "student":
         raise ValueError(f"{scheme.name} picks by a student's entropy; measure_views scores with the teacher only")
     scorers = _forwards(teacher, None, normalize, processes)
-    clock = _Clock(split.x.device)
+    clock = _Clock(split.device)
     generator = derived_generator(settings.seed, "da", scheme.name)
     partial = DAMeasurement(scheme.name, ProbabilitySums())
     done = 0

@@ -62,7 +62,7 @@ def run_epoch(step, split, batch_size, generators, epoch, epochs, processes=Proc
     """One shuffled pass of `step` over `split` (epoch `epoch` of `epochs`); returns the mean train
     loss and accuracy. `phase` names a phase other than the main one ("init") in bars and errors."""
     step.prepare(epoch)
-    device = split.y.device
+    device = split.device
     stats, guard = EpochStats(device), NonFiniteGuard(device)
     name = f"{phase} {epoch}" if phase else epoch
     for number, batch in enumerate(progress(split.epoch(batch_size, generators), f"{phase or 'epoch'} "
@@ -98,18 +98,26 @@ class CrossEntropyStep:
 
 
 @torch.inference_mode()
-def evaluate(model, split, normalize, amp=False, processes=Processes(), batch_size=EVAL_BATCH_SIZE):
-    """Mean cross-entropy and top-1 accuracy (%) on a whole split, in eval mode; several processes
-    each evaluate their shard of the split."""
+def evaluate_metrics(model, split, normalize, amp=False, processes=Processes(), batch_size=EVAL_BATCH_SIZE):
+    """Mean cross-entropy, top-1 and top-5 accuracy (%) on a whole split, in eval mode; several
+    processes each evaluate their shard of the split."""
     was_training = model.training
     model.eval()
-    device = split.y.device
-    stats = EpochStats(device)
-    for index in processes.shard(torch.arange(len(split))).split(batch_size):
-        images, target, _ = split.batch(index)
-        with autocast(device, amp):
+    stats, top5 = EpochStats(split.device), torch.zeros((), dtype=torch.float64, device=split.device)
+    indices = processes.shard(torch.arange(len(split))).split(batch_size)
+    for images, target, _ in split.batches(indices):
+        with autocast(split.device, amp):
             logits = model(normalize(images)).float()
         stats.update(F.cross_entropy(logits, target), logits, target)
+        best = logits.topk(min(5, logits.shape[1]), dim=1).indices
+        top5 += (best == target[:, None]).any(dim=1).sum()
     model.train(was_training)
     result = stats.result("test", processes)
+    result["test_acc5"] = 100.0 * float(processes.sum(top5)) / len(split)
+    return result
+
+
+def evaluate(model, split, normalize, amp=False, processes=Processes(), batch_size=EVAL_BATCH_SIZE):
+    """Mean cross-entropy and top-1 accuracy (%) on a whole split (see evaluate_metrics)."""
+    result = evaluate_metrics(model, split, normalize, amp, processes, batch_size)
     return result["test_loss"], result["test_acc"]

@@ -19,7 +19,15 @@ def add_data_args(parser):
     group = parser.add_argument_group("data")
     group.add_argument("--dataset", default="cifar100", choices=list(DATASETS))
     group.add_argument("--data_folder", default="./data",
-                       help="folder holding cifar-100-python/, cifar-10-batches-py/ or tiny-imagenet-200/")
+                       help="folder holding cifar-100-python/, cifar-10-batches-py/, tiny-imagenet-200/, "
+                            "svhn's .mat files, imagenet/ or imagenet100/; for imagefolder, the folder "
+                            "holding train/ and val/")
+    group.add_argument("--image_size", type=int, default=None,
+                       help="side of the crops of streamed data sets (imagenet, imagenet100, imagefolder; "
+                            "default 224)")
+    group.add_argument("--num_workers", type=int, default=None,
+                       help="DataLoader workers decoding streamed data sets (default: the cores, shared "
+                            "by the processes of a machine)")
     group.add_argument("--download", action="store_true", help="fetch the data set if missing (online only)")
     group.add_argument("--train_subset", type=int, default=None,
                        help="train on a stratified random subset of this size (fixed by --seed)")
@@ -32,10 +40,24 @@ def add_data_args(parser):
 
 def add_teacher_args(parser):
     group = parser.add_argument_group("models")
-    group.add_argument("--path_t", required=True, help="teacher checkpoint (ours or RepDistiller's)")
+    group.add_argument("--path_t", default=None, help="teacher checkpoint (ours, RepDistiller's, or a "
+                       "torchvision weight file such as resnet34-b627a593.pth)")
     group.add_argument("--model_t", default=None, help="teacher architecture, if neither the checkpoint "
-                       "nor its folder name tells it")
+                       "nor its folder or file name tells it")
+    group.add_argument("--pretrained", action="store_true",
+                       help="teacher: torchvision's ImageNet weights for --model_t (downloaded; online only)")
     return group
+
+
+def check_teacher_args(opt):
+    """Exactly one teacher source: --path_t, or --model_t with --pretrained."""
+    if opt.pretrained and (opt.model_t is None or opt.path_t is not None):
+        raise UsageError("--pretrained needs --model_t (e.g. resnet34) and no --path_t")
+    if not opt.pretrained and opt.path_t is None:
+        raise UsageError("the teacher is missing: pass --path_t CKPT, or --model_t ARCH --pretrained")
+    if opt.pretrained:
+        opt.path_t = f"torchvision:{opt.model_t}"  # how records name the teacher
+    return opt
 
 
 def add_speed_args(parser):
@@ -44,7 +66,7 @@ def add_speed_args(parser):
                        help="channels-last memory format for models and inputs (default: on; the fastest "
                             "layout on CUDA and on the CPU, where the KD step's model work took 10-15%% less "
                             "time; float32 results move by rounding only)")
-    group.add_argument("--amp", action="store_true", help="bfloat16 autocast on CUDA (ignored on the CPU)")
+    group.add_argument("--amp", action="store_true", help="bfloat16 autocast (on the CPU too, where it is usually slower)")
     group.add_argument("--compile", action="store_true",
                        help="torch.compile the models (off by default: on the CPU it took 5 minutes to compile "
                             "resnet56->resnet20 for a step 4%% faster than channels-last alone)")

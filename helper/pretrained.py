@@ -1,4 +1,5 @@
-"""Building models by name and loading trained ones (ours or RepDistiller's checkpoints)."""
+"""Building models by name and loading trained ones (ours, RepDistiller's checkpoints, torchvision's
+weight files, or torchvision's weights fetched with --pretrained)."""
 from helper.checkpoint import infer_arch, load_checkpoint, model_state
 from helper.errors import CheckpointError, UsageError
 
@@ -29,3 +30,34 @@ def load_model(path, num_classes, device, fallback_arch=None):
                 if mismatch else f"its keys are not those of {arch}; pass the right architecture")
         raise CheckpointError(f"cannot load {path} as {arch}: {hint}") from None
     return model.to(device).eval(), arch, checkpoint
+
+
+def load_pretrained(arch, num_classes, device):
+    """torchvision's ImageNet weights for `arch` through its weights API (downloaded once into the
+    torch hub cache): IMAGENET1K_V1, the weights the original code's pretrained=True loaded."""
+    from torchvision.models import get_model_weights
+    from models.mobilenetv2_imagenet import MobileNetV2
+    from models.resnet_imagenet import ResNet
+    model = build_model(arch, num_classes)
+    if not isinstance(model, (ResNet, MobileNetV2)):
+        raise UsageError(f"--pretrained takes torchvision's ImageNet weights; --model_t {arch} has none "
+                         "(use resnet18, resnet34, resnet50 or mobilenet_v2)")
+    weights = get_model_weights(arch).IMAGENET1K_V1
+    if num_classes != len(weights.meta["categories"]):
+        raise UsageError(f"torchvision's {arch} weights are for {len(weights.meta['categories'])} classes, "
+                         f"the data set has {num_classes}; use --dataset imagenet or train a teacher")
+    try:
+        state = weights.get_state_dict(progress=False)
+    except OSError as err:  # URLError and HTTPError included
+        raise UsageError(f"cannot fetch torchvision's {arch} weights from {weights.url} "
+                         f"({getattr(err, 'reason', err)}); on an offline machine copy that file here "
+                         "and pass it as --path_t") from None
+    model.load_state_dict(state)
+    return model.to(device).eval(), arch, {"arch": arch, "num_classes": num_classes}
+
+
+def load_teacher(opt, num_classes, device):
+    """The teacher of --path_t, or torchvision's weights for --model_t with --pretrained."""
+    if opt.pretrained:
+        return load_pretrained(opt.model_t, num_classes, device)
+    return load_model(opt.path_t, num_classes, device, fallback_arch=opt.model_t)

@@ -450,7 +450,7 @@ def main(argv=None):
               "load_average_start": list(os.getloadavg()), "peak_memory": peak_memory_kind(device),
               "settings": {**{k: v for k, v in vars(opt).items() if k not in ("pairs", "out")},
                            "pairs": [f"{t}:{s}" for t, s in opt.pairs],
-                           "amp_active": opt.amp and device.type == "cuda", "kd": KD, "sgd": SGD,
+                           "amp_active": opt.amp, "kd": KD, "sgd": SGD,
                            "goodness_group_batches": GROUP_BATCHES},
               "pairs": {}}
     for teacher_name, student_name in opt.pairs:

@@ -4,6 +4,8 @@
 #
 # Knobs (all optional):
 #   PYTHON        interpreter (default: the `python` of the active environment)
+#   LAUNCH        how training and T. stddev commands start (default: PYTHON), e.g.
+#                 LAUNCH="torchrun --standalone --nproc_per_node=8" for 8 GPUs
 #   DRY_RUN=1     print the commands instead of running them
 #   EPOCHS        epochs of a standard run (the scripts' --epoch_factor still multiplies it)
 #   TRIALS        trials per student setting (3, as the paper averages at least 3 runs)
@@ -12,7 +14,8 @@
 #   DATA_FOLDER, DEVICE         passed on as --data_folder, --device
 #   PAIRS, TEACHERS, DAS        space-separated subsets, e.g. PAIRS="vgg13:vgg8" DAS="cutmix mixup"
 #   TEACHER_PATTERN   teacher checkpoint, {arch} replaced by the architecture
-#                     (default: where fetch_teachers.sh puts the published teachers)
+#                     (default: where fetch_teachers.sh puts the published teachers; on ImageNet
+#                     "pretrained": torchvision's published weights, --model_t {arch} --pretrained)
 #   SAVE_ROOT     where runs, T. stddev files and the summary go (save; save/scaled_<knobs> when
 #                 a scale-down knob is set, so small runs never mix with the paper's)
 #   PARALLEL      training runs at once (default: one per GPU; on the CPU one per core, each with
@@ -22,6 +25,7 @@
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 PYTHON="${PYTHON:-python}"
+read -ra LAUNCH_CMD <<< "${LAUNCH:-$PYTHON}"
 DRY_RUN="${DRY_RUN:-0}"
 TRIALS="${TRIALS:-3}"
 DATASET="${DATASET:-cifar100}"
@@ -35,7 +39,7 @@ ALL_PAIRS="vgg13:vgg8 vgg13:MobileNetV2 resnet56:resnet20 resnet56:ShuffleV2 wrn
 # The CRD pairs among the nine, used for the accuracy tables.
 TABLE_PAIRS="vgg13:vgg8 vgg13:MobileNetV2 resnet56:resnet20 wrn_40_2:wrn_16_2 resnet32x4:resnet8x4 ResNet50:vgg8 resnet32x4:ShuffleV2"
 # The student whose entropy cutmix_pick_S uses when T. stddev is measured (the original's pairs).
-declare -A REFERENCE_STUDENT=([vgg13]=vgg8 [resnet56]=resnet20 [resnet32x4]=resnet8x4 [wrn_40_2]=wrn_16_2 [ResNet50]=vgg8)
+declare -A REFERENCE_STUDENT=([vgg13]=vgg8 [resnet56]=resnet20 [resnet32x4]=resnet8x4 [wrn_40_2]=wrn_16_2 [ResNet50]=vgg8 [resnet34]=resnet18)
 # Loss weights: -r (CE), -a (KD), -b (other); CRD+KD keeps KD's and adds CRD's 0.8.
 KD_WEIGHTS=(-r 0.1 -a 0.9 -b 0)
 CRD_WEIGHTS=(-r 0.1 -a 0.9 -b 0.8)
@@ -45,6 +49,7 @@ read -ra TEACHERS <<< "${TEACHERS:-$ALL_TEACHERS}"
 # Where fetch_teachers.sh puts the published teachers: CRD's CIFAR-100 ones, Good-DA-in-KD's Tiny ImageNet ones.
 case "$DATASET" in
   tinyimagenet) published_teachers='save/models_tinyimagenet_v2/{arch}_vanilla/ckpt_epoch_240.pth' ;;
+  imagenet) published_teachers=pretrained ;;
   *) published_teachers='save/models/{arch}_vanilla/ckpt_epoch_240.pth' ;;
 esac
 TEACHER_PATTERN="${TEACHER_PATTERN:-$published_teachers}"
@@ -59,6 +64,8 @@ EPOCH_FLAGS=()
 [[ -n "${EPOCHS:-}" ]] && EPOCH_FLAGS=(--epochs "$EPOCHS")
 GROUP_FLAGS=()
 [[ -n "${N_GROUPS:-}" ]] && GROUP_FLAGS=(--n_groups "$N_GROUPS")
+# Schedule flags a script adds to every train_student.py command (the ImageNet schedule).
+TRAIN_FLAGS=()
 
 SCALE_TAG="${EPOCHS:+_ep$EPOCHS}${TRAIN_SUBSET:+_tr$TRAIN_SUBSET}${TEST_SUBSET:+_te$TEST_SUBSET}${N_GROUPS:+_g$N_GROUPS}"
 SAVE_ROOT="${SAVE_ROOT:-save${SCALE_TAG:+/scaled$SCALE_TAG}}"
@@ -181,6 +188,15 @@ teacher_path() {
   echo "${TEACHER_PATTERN//\{arch\}/$1}"
 }
 
+# The teacher's flags in TEACHER_FLAGS: its checkpoint, or torchvision's published weights.
+set_teacher_flags() {  # arch
+  if [[ "$TEACHER_PATTERN" == pretrained ]]; then
+    TEACHER_FLAGS=(--model_t "$1" --pretrained)
+  else
+    TEACHER_FLAGS=(--path_t "$(teacher_path "$1")")
+  fi
+}
+
 # The DA's part of a run name, as the original project names spell it.
 da_tag() {
   case "$1" in
@@ -216,19 +232,21 @@ distill_student() {  # method(kd|crd) teacher student da factor
   if [[ "$method" == crd ]]; then weights=("${CRD_WEIGHTS[@]}"); else weights=("${KD_WEIGHTS[@]}"); fi
   read -ra flags <<< "$(da_flags "$da")"
   [[ "$factor" == 1 ]] || flags+=(--epoch_factor "$factor")
+  set_teacher_flags "$teacher"
   for ((trial = 1; trial <= TRIALS; trial++)); do
     if finished "$RUNS_DIR/${project}_trial_$trial"; then
       note "finished, skipped: $RUNS_DIR/${project}_trial_$trial"
       continue
     fi
-    launch "${project}_trial_$trial" "$PYTHON" train_student.py --path_t "$(teacher_path "$teacher")" \
-      --model_s "$student" --distill "$method" "${weights[@]}" "${flags[@]}" "${DATA_FLAGS[@]}" \
+    launch "${project}_trial_$trial" "${LAUNCH_CMD[@]}" train_student.py "${TEACHER_FLAGS[@]}" \
+      --model_s "$student" --distill "$method" "${weights[@]}" "${flags[@]}" "${DATA_FLAGS[@]}" "${TRAIN_FLAGS[@]}" \
       "${EPOCH_FLAGS[@]}" --project "$project" --model_path "$RUNS_DIR" --trial "$trial" --seed "$trial" --resume
   done
 }
 
 require_teachers() {  # teacher archs
   local teacher
+  [[ "$TEACHER_PATTERN" != pretrained ]] || return 0
   for teacher in "$@"; do
     require_file "$(teacher_path "$teacher")" "fetch the teachers (scripts/fetch_teachers.sh), train them (scripts/train_teachers.sh), or set TEACHER_PATTERN"
   done
@@ -247,10 +265,11 @@ t_stddev() {  # teacher
   for da in "${DAS[@]}"; do [[ "$da" == cutmix_pick_S ]] || das+=("$da"); done
   [[ "$DRY_RUN" == 1 ]] || mkdir -p "$GOODNESS_DIR"
   out="$GOODNESS_DIR/${teacher}_${DATASET}.json"
+  set_teacher_flags "$teacher"
   if [[ -f "$out" ]]; then
     note "exists, skipped: $out"
   elif ((${#das[@]})); then
-    run "$PYTHON" eval_da_goodness.py --path_t "$(teacher_path "$teacher")" "${DATA_FLAGS[@]}" \
+    run "${LAUNCH_CMD[@]}" eval_da_goodness.py "${TEACHER_FLAGS[@]}" "${DATA_FLAGS[@]}" \
       --mix_mode "${das[@]}" "${GROUP_FLAGS[@]}" --out "$out"
   fi
   [[ " ${DAS[*]} " == *" cutmix_pick_S "* ]] || return 0
@@ -264,7 +283,7 @@ t_stddev() {  # teacher
   elif [[ "$DRY_RUN" != 1 && ! -f "$ckpt" ]]; then
     note "cutmix_pick_S of $teacher needs the student $ckpt (s_test_loss script): skipped for now"
   else
-    run "$PYTHON" eval_da_goodness.py --path_t "$(teacher_path "$teacher")" "${DATA_FLAGS[@]}" \
+    run "${LAUNCH_CMD[@]}" eval_da_goodness.py "${TEACHER_FLAGS[@]}" "${DATA_FLAGS[@]}" \
       --mix_mode cutmix_pick_S --path_s "$ckpt" "${GROUP_FLAGS[@]}" --out "$out"
   fi
 }

@@ -14,7 +14,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPTS = os.path.join(ROOT, "scripts")
 SHELL_SCRIPTS = sorted(f for f in os.listdir(SCRIPTS) if f.endswith(".sh"))
 REPRODUCTION = ["train_teachers.sh", "fetch_teachers.sh", "t_stddev_cifar100.sh", "s_test_loss_cifar100.sh",
-                "accuracy_tables_cifar100.sh", "tinyimagenet.sh", "quickstart.sh"]
+                "accuracy_tables_cifar100.sh", "tinyimagenet.sh", "imagenet.sh", "quickstart.sh"]
 
 DAS = ["identity", "flip", "crop+flip", "cutout", "autoaugment", "mixup", "cutmix", "cutmix_pick_S", "cutmix_pick_T"]
 PAIRS = [("vgg13", "vgg8"), ("vgg13", "MobileNetV2"), ("resnet56", "resnet20"), ("resnet56", "ShuffleV2"),
@@ -187,6 +187,26 @@ def test_tinyimagenet_uses_its_teachers_and_480_epoch_runs(tmp_path):
     assert all(flags(c)["--path_t"].startswith("save/models_tinyimagenet_v2/") for c in runs)
     assert {flags(c).get("--epoch_factor", "1") for c in runs} == {"1", "2"}
     assert len(commands(lines, "eval_da_goodness.py")) == 10
+
+
+def test_imagenet_runs_resnet34_to_resnet18_on_both_sets_with_torchvisions_teacher(tmp_path):
+    lines = dry_run("imagenet.sh", tmp_path, TRIALS="1", LAUNCH="torchrun --nproc_per_node=8")
+    runs = commands(lines, "--nproc_per_node=8")
+    students = [c for c in runs if c[2] == "train_student.py"]
+    teachers = [c for c in runs if c[2] == "train_teacher.py"]
+    goodness = [c for c in runs if c[2] == "eval_da_goodness.py"]
+    assert [flags(c)["--dataset"] for c in teachers] == ["imagenet100"]
+    assert sorted(flags(c)["--dataset"] for c in students) == ["imagenet"] * 9 + ["imagenet100"] * 9
+    assert {da_of(c) for c in students} == set(DAS) and {flags(c)["--model_s"] for c in students} == {"resnet18"}
+    for c in students + goodness:
+        f = flags(c)
+        if f["--dataset"] == "imagenet":
+            assert f["--model_t"] == "resnet34" and "--pretrained" in f and "--path_t" not in f
+        else:
+            assert f["--path_t"].endswith("resnet34_imagenet100_lr_0.1_decay_0.0001_trial_0/last.pth")
+    assert all(flags(c)["--batch_size"] == "256" and flags(c)["--lr_decay_epochs"] == "30,60,90"
+               for c in students + teachers)
+    assert len(goodness) == 4 and len(commands(lines, "scripts/summarize.py")) == 2
 
 
 def test_train_teachers_prints_the_five_teachers(tmp_path):
