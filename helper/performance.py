@@ -60,7 +60,8 @@ def fastest_batch(forward, make_images, sizes, processes=Processes(), min_second
     """The size in `sizes` (increasing) at which `forward` pushes the most images per second, and
     {size: images/s} of those tried. Rates fall off past the best size (caches on the CPU, memory
     on a GPU), so the search stops after two sizes in a row below 0.9 of the best. With several
-    processes the rates are summed over them, so that every process makes the same choice."""
+    processes the rates are summed over them, so that every process makes the same choice;
+    `forward` must then make no collective call, since each process times its own number of calls."""
     rates, best, worse = {}, None, 0
     for size in sizes:
         images = make_images(size)
