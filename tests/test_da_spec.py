@@ -8,10 +8,10 @@ import torch
 
 import eval_da_goodness
 import train_student
+from conftest import one_line_error
 from helper.augment import (AUGMENTATIONS, PAPER_DAS, DAConfig, Param, build_augmentation, canonical_da,
                             da_help, da_label, da_record, parse_da, search_space, standalone_names)
-from helper.cli import run_main
-from helper.errors import EXIT_USER_ERROR, UsageError
+from helper.errors import UsageError
 
 
 def gen(seed=0):
@@ -139,15 +139,6 @@ def test_impossible_combinations_are_refused_when_built():
         build_augmentation("pick(cutmix,by=student)+pick(flip)", config)
     with pytest.raises(UsageError, match="use one model"):
         build_augmentation("pick(pick(cutmix,by=student))", config)
-
-
-def one_line_error(capsys, main, argv):
-    with pytest.raises(SystemExit) as exit_info:
-        run_main(main, argv)
-    assert exit_info.value.code == EXIT_USER_ERROR
-    lines = capsys.readouterr().err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), lines
-    return lines[0]
 
 
 @pytest.mark.parametrize("text,message", [BAD[0], BAD[2], BAD[4], BAD[6], BAD[16]])

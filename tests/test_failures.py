@@ -6,20 +6,10 @@ import torch
 
 import train_student
 import train_teacher
+from conftest import one_line_error
 from helper.checkpoint import load_checkpoint
-from helper.cli import run_main
-from helper.errors import EXIT_USER_ERROR
 from helper.run_log import read_metrics
 from models import model_dict
-
-
-def one_line_error(capsys, main, argv):
-    with pytest.raises(SystemExit) as exit_info:
-        run_main(main, argv)
-    assert exit_info.value.code == EXIT_USER_ERROR
-    lines = capsys.readouterr().err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), lines
-    return lines[0]
 
 
 @pytest.fixture(scope="module")
