@@ -35,7 +35,8 @@ def autocast(device, enabled):
     return contextlib.nullcontext()
 
 
-def _synchronize(device):
+def synchronize(device):
+    """Wait for the device's queued work, so that a timer counts it (no-op on the CPU)."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
@@ -44,12 +45,12 @@ def images_per_second(forward, images, min_seconds=0.2):
     """The rate of `forward(images)` after one untimed call: repeated until `min_seconds` pass."""
     device = images.device
     forward(images)
-    _synchronize(device)
+    synchronize(device)
     start, calls = time.perf_counter(), 0
     while True:
         forward(images)
         calls += 1
-        _synchronize(device)
+        synchronize(device)
         elapsed = time.perf_counter() - start
         if elapsed >= min_seconds:
             return calls * len(images) / elapsed

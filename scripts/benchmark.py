@@ -68,7 +68,8 @@ from helper.errors import UsageError  # noqa: E402
 from helper.goodness import (DA_NAMES, GoodnessSettings, build_schemes,  # noqa: E402
                              fastest_compute_batch, measure_goodness)
 from helper.options import add_speed_args  # noqa: E402
-from helper.performance import autocast, configure_backend, fastest_batch, memory_format, prepare_model  # noqa: E402
+from helper.performance import (autocast, configure_backend, fastest_batch, memory_format,  # noqa: E402
+                                prepare_model, synchronize)
 from helper.pretrained import build_model  # noqa: E402
 from helper.run_log import write_json  # noqa: E402
 from helper.training import make_generators  # noqa: E402
@@ -132,11 +133,6 @@ def parse_args(argv=None):
 
 
 # ----------------------------------------------------------------------------- measuring
-
-def synchronize(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
 
 def peak_memory_kind(device):
     if device.type == "cuda":
