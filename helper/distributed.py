@@ -122,6 +122,14 @@ class Processes:
         return convert_to_global_batchnorm(module)
 
 
+def _leave_group():
+    """Leave the group before the interpreter exits: a gloo group torn down by interpreter shutdown
+    aborts the process ("terminate called without an active exception"), and so does one whose
+    peer has already gone, hence the barrier: no process leaves before all are done."""
+    dist.barrier()
+    dist.destroy_process_group()
+
+
 def init_processes(device_flag):
     """Join the process group torchrun describes in the environment (nccl on CUDA, gloo on the CPU)."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
@@ -134,9 +142,7 @@ def init_processes(device_flag):
         torch.cuda.set_device(device)
     if not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-        # Leave the group before the interpreter exits: a gloo group torn down by interpreter
-        # shutdown aborts the process ("terminate called without an active exception").
-        atexit.register(dist.destroy_process_group)
+        atexit.register(_leave_group)
     return Processes(rank, world_size, local_rank), device
 
 
