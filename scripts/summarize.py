@@ -4,11 +4,18 @@
 
 Reads only the files the training scripts write: each student run folder's summary.json (and its
 args.json for the loss weights and the epoch factor) and the JSON files of eval_da_goodness.py.
-Trials of one setting are averaged (mean and sample std). Per teacher/student pair and setting it
-writes a table of every DA (T. stddev next to the student's test loss and accuracy), the Pearson,
-Spearman and Kendall correlations between T. stddev and S. test loss, and a scatter plot; across
-pairs, an accuracy table of every setting (KD, KD+CutMixPick, KD 960 epochs, CRD+KD, ...) and a
-T. stddev table of every teacher.
+Trials (seeds) of one setting are averaged (mean and sample std). Per teacher/student pair and
+setting it writes a table of every DA (T. stddev with its interval next to the student's test loss and
+accuracy), the Pearson, Spearman and Kendall correlations between T. stddev and the per-DA mean S. test
+loss with their p-values, a bootstrap interval of each correlation that resamples the seeds within
+each DA (how much of it is the luck of the seeds), the spread of S. test loss between DAs against its
+seed noise, and a scatter plot with both as error bars; across pairs, an accuracy table of every
+setting (KD, KD+CutMixPick, KD 960 epochs, CRD+KD, ...) and a T. stddev table of every teacher.
+
+    python scripts/summarize.py --runs save/cpu_study/.../student_model --out ... --spread_only
+
+reports the spread against the noise alone, without T. stddev: the pilot of a study, whose setting is
+chosen before any correlation is seen.
 """
 import argparse
 import csv
@@ -20,16 +27,23 @@ import sys
 from collections import defaultdict
 from dataclasses import dataclass
 
+import numpy as np
+from scipy import stats
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 from helper.augment import PAPER_DAS, canonical_da, da_label, standalone_names  # noqa: E402
+from helper.run_log import read_metrics  # noqa: E402
 
 FINISHED = "finished"
 # The paper's nine DAs in its tables' order, then the registry's others; labels from the registry.
 DA_ORDER = list(dict.fromkeys(list(PAPER_DAS) + standalone_names()))
 MIN_DAS_FOR_CORRELATION = 3
+SCIPY_TESTS = {"pearson": stats.pearsonr, "spearman": stats.spearmanr, "kendall": stats.kendalltau}
+COEFFICIENTS = tuple(SCIPY_TESTS)
+N_BOOTSTRAP = 2000
 DASH = "—"
 
 
@@ -48,6 +62,7 @@ class Run:
     best_acc: float
     last_loss: float
     teacher_acc: object
+    train_accs: tuple = ()  # training accuracy of every epoch (metrics.jsonl), to see a plateau
 
     @property
     def condition(self):
@@ -97,8 +112,8 @@ def canonical_name(da):
         return da
 
 
-def run_from_files(summary, args):
-    """A Run from a finished run's summary.json and args.json contents."""
+def run_from_files(summary, args, metrics=()):
+    """A Run from a finished run's summary.json, args.json and metrics.jsonl contents."""
     epoch_factor = args.get("epoch_factor", 1)
     epochs = int(summary.get("epochs", args.get("epochs", 0)))
     objective = summary["objective"]
@@ -108,7 +123,8 @@ def run_from_files(summary, args):
         schedule="" if epoch_factor == 1 else f"{epochs} epochs", epochs=epochs,
         da=canonical_name(summary.get("da")) if uses_view(objective) else None, trial=str(summary.get("trial", "")),
         last_acc=float(summary["last_test_acc"]), best_acc=float(summary["best_test_acc"]),
-        last_loss=float(summary["last_test_loss"]), teacher_acc=summary.get("teacher_test_acc"))
+        last_loss=float(summary["last_test_loss"]), teacher_acc=summary.get("teacher_test_acc"),
+        train_accs=tuple(float(m["train_acc"]) for m in metrics if "train_acc" in m))
 
 
 def load_run(folder):
@@ -127,7 +143,7 @@ def load_run(folder):
     if "teacher_arch" not in summary:
         return None, f"skipped {folder}: not a student run (no teacher_arch)"
     try:
-        return run_from_files(summary, args), None
+        return run_from_files(summary, args, read_metrics(folder)), None
     except (KeyError, TypeError, ValueError) as err:
         return None, f"skipped {folder}: summary.json lacks {err}"
 
@@ -181,10 +197,26 @@ def mean_std(values):
 
 
 def aggregate(runs):
-    """Trials of one setting averaged: the numbers a table cell shows."""
+    """Trials of one setting averaged: the numbers a table cell shows, and each trial's S. test loss."""
+    runs = sorted(runs, key=lambda r: (len(r.trial), r.trial))  # trial 2 before trial 10
     loss, acc, best = (mean_std([getattr(r, f) for r in runs]) for f in ("last_loss", "last_acc", "best_acc"))
     return {"s_test_loss": loss[:2], "last_acc": acc[:2], "best_acc": best[:2], "n": loss[2],
-            "trials": sorted(r.trial for r in runs)}
+            "trials": [r.trial for r in runs], "s_test_losses": [r.last_loss for r in runs]}
+
+
+def spread_against_noise(losses):
+    """The S. test loss spread between DAs against its noise across seeds, from {da: [loss per seed]}:
+    the sample std of the per-DA means ("between_da_std") and the pooled within-DA sample std
+    ("seed_std", over the DAs with two seeds or more). A study's setting has DA differences worth
+    correlating when the first exceeds the second ("ratio" > 1)."""
+    means = [sum(v) / len(v) for v in losses.values()]
+    dof = sum(len(v) - 1 for v in losses.values())
+    squares = sum((x - sum(v) / len(v)) ** 2 for v in losses.values() for x in v)
+    between = mean_std(means)[1] if len(means) > 1 else float("nan")
+    seed_std = math.sqrt(squares / dof) if dof else float("nan")
+    return {"n_das": len(means), "seeds": sorted({len(v) for v in losses.values()}),
+            "between_da_std": between, "range": max(means) - min(means), "seed_std": seed_std,
+            "ratio": between / seed_std if seed_std > 0 else float("nan")}
 
 
 def group_runs(runs):
@@ -198,19 +230,41 @@ def group_runs(runs):
 def correlations(x, y):
     """Pearson, Spearman and Kendall coefficients of y against x with their p-values.
     Raises ValueError (with the reason) when they are undefined."""
-    from scipy import stats
     if len(x) < MIN_DAS_FOR_CORRELATION:
         raise ValueError(f"needs at least {MIN_DAS_FOR_CORRELATION} DAs with both T. stddev and "
                          f"S. test loss, found {len(x)}")
     if len(set(x)) == 1 or len(set(y)) == 1:
         raise ValueError("T. stddev or S. test loss is the same for every DA")
     result = {"n": len(x)}
-    for name, test in (("pearson", stats.pearsonr), ("spearman", stats.spearmanr), ("kendall", stats.kendalltau)):
-        r, p = (float(v) for v in test(x, y))
+    for name in COEFFICIENTS:
+        r, p = (float(v) for v in SCIPY_TESTS[name](x, y))
         if math.isnan(r) or math.isnan(p):
             raise ValueError(f"the {name} coefficient is undefined for these values")
         result[name] = {"r": r, "p": p}
     return result
+
+
+def bootstrap_samples(t_stddev, losses, n_bootstrap=N_BOOTSTRAP, seed=0):
+    """Each coefficient over n_bootstrap resamples in which every DA's seeds are drawn again with
+    replacement (T. stddev, one pass of the teacher, stays fixed). losses: one list of per-seed S. test
+    losses per DA, in the order of t_stddev. A resample whose means are all equal has no coefficient
+    and is left out. Returns {coefficient: array of the resamples' values}."""
+    rng = np.random.default_rng(seed)
+    means = np.empty((n_bootstrap, len(losses)))
+    for j, values in enumerate(losses):
+        values = np.asarray(values, dtype=float)
+        means[:, j] = values[rng.integers(0, len(values), size=(n_bootstrap, len(values)))].mean(axis=1)
+    means = means[np.ptp(means, axis=1) > 0]
+    return {name: np.array([float(SCIPY_TESTS[name](t_stddev, row)[0]) for row in means]) for name in COEFFICIENTS}
+
+
+def bootstrap_interval(t_stddev, losses, n_bootstrap=N_BOOTSTRAP, seed=0):
+    """95% percentile interval of each coefficient over seed resamples, or None with one seed per DA."""
+    if all(len(v) < 2 for v in losses):
+        return None
+    samples = bootstrap_samples(t_stddev, losses, n_bootstrap, seed)
+    interval = {name: [float(v) for v in np.percentile(values, [2.5, 97.5])] for name, values in samples.items()}
+    return dict(interval, n_bootstrap=n_bootstrap, used=len(samples["pearson"]), seed=seed)
 
 
 def da_order(da):
@@ -242,6 +296,8 @@ def correlation_of(rows):
     except ValueError as err:
         return {"n": len(both), "message": f"no correlation: {err}"}
     result["das"] = [r["da"] for r in both]
+    result["bootstrap"] = bootstrap_interval([r["t_stddev"] for r in both], [r["s_test_losses"] for r in both])
+    result["spread"] = spread_against_noise({r["da"]: r["s_test_losses"] for r in both})
     return result
 
 
@@ -263,9 +319,23 @@ def fmt_ci(ci):
 
 
 def fmt_coefficient(result, name):
+    """"0.512 (p=0.16) [-0.10, 0.81]": the coefficient, its p-value and its seed-bootstrap interval."""
     if "message" in result:
         return DASH
-    return f"{result[name]['r']:.3f} (p={result[name]['p']:.2g})"
+    text = f"{result[name]['r']:.3f} (p={result[name]['p']:.2g})"
+    if result.get("bootstrap"):
+        lo, hi = result["bootstrap"][name]
+        text += f" [{lo:.2f}, {hi:.2f}]"
+    return text
+
+
+def spread_line(spread):
+    head = (f"S. test loss spread between {spread['n_das']} DAs (std of the DA means) "
+            f"{spread['between_da_std']:.4f}")
+    if math.isnan(spread["seed_std"]):
+        return head + "; one seed per DA: no seed std to compare it with"
+    return (head + f" against a seed std of {spread['seed_std']:.4f} (pooled within DAs; ratio "
+            f"{spread['ratio']:.2f}; range of the means {spread['range']:.4f})")
 
 
 def setting_label(method, da, schedule):
@@ -316,8 +386,13 @@ def pair_csv_rows(rows):
 def correlation_line(result):
     if "message" in result:
         return result["message"]
-    return ", ".join(f"{name.capitalize()} {fmt_coefficient(result, name)}"
-                     for name in ("pearson", "spearman", "kendall"))
+    line = ", ".join(f"{name.capitalize()} {fmt_coefficient(result, name)}" for name in COEFFICIENTS)
+    if result.get("bootstrap"):
+        line += (f"; in brackets the 95% interval over {result['bootstrap']['n_bootstrap']} resamples "
+                 "of the seeds within each DA")
+    else:
+        line += "; one seed per DA: no interval for the luck of the seeds (set TRIALS >= 2)"
+    return line
 
 
 def pair_markdown(condition, rows, result):
@@ -325,16 +400,17 @@ def pair_markdown(condition, rows, result):
             "T. stddev of the teacher (lower is better) and the student's last-epoch test loss and "
             "accuracy, mean ± std over n trials.\n\n"
             + markdown_table(PAIR_HEADERS, pair_markdown_rows(rows))
-            + f"\nCorrelation of S. test loss with T. stddev over {result['n']} DAs: {correlation_line(result)}\n")
+            + f"\nCorrelation of S. test loss with T. stddev over {result['n']} DAs: {correlation_line(result)}\n"
+            + (f"\n{spread_line(result['spread'])}\n" if "spread" in result else ""))
 
 
-CORRELATION_HEADERS = ["Dataset", "Teacher → student", "Setting", "#DA", "Pearson r (p)",
-                       "Spearman ρ (p)", "Kendall τ (p)"]
+CORRELATION_HEADERS = ["Dataset", "Teacher → student", "Setting", "#DA", "Pearson r (p) [95% seed CI]",
+                       "Spearman ρ (p) [95% seed CI]", "Kendall τ (p) [95% seed CI]"]
 
 
 def correlation_table_rows(entries):
     return [[e["dataset"], f"{e['teacher']} → {e['student']}", e["setting"], e["correlation"]["n"],
-             *(fmt_coefficient(e["correlation"], n) for n in ("pearson", "spearman", "kendall"))]
+             *(fmt_coefficient(e["correlation"], n) for n in COEFFICIENTS)]
             for e in entries]
 
 
@@ -405,17 +481,31 @@ def write_json(path, obj):
     return path
 
 
+def error_bars(rows):
+    """[(row, (xerr, yerr))] of the rows with both numbers: T. stddev's 95% interval as an asymmetric
+    x bar ([[below], [above]], None without one), the std of S. test loss over seeds as the y bar
+    (None with one seed)."""
+    bars = []
+    for r in rows:
+        if r["t_stddev"] is None or r["s_test_loss"] is None:
+            continue
+        ci, std = r["ci95"], r["s_test_loss"][1]
+        xerr = [[r["t_stddev"] - ci[0]], [ci[1] - r["t_stddev"]]] if ci else None
+        bars.append((r, (xerr, None if math.isnan(std) else std)))
+    return bars
+
+
 def plot_scatter(rows, result, title, stem):
-    """S. test loss against T. stddev, one labelled point per DA; saved as stem.svg and stem.png."""
+    """S. test loss against T. stddev, one labelled point per DA with error bars on both axes (see
+    error_bars); saved as stem.svg and stem.png."""
     import matplotlib
     matplotlib.use("Agg")  # headless: no display on training machines
     import matplotlib.pyplot as plt
 
-    points = [r for r in rows if r["t_stddev"] is not None and r["s_test_loss"] is not None]
     fig, ax = plt.subplots(figsize=(5.5, 4.2))
-    for r in points:
-        loss, std = r["s_test_loss"]
-        ax.errorbar(r["t_stddev"], loss, yerr=None if math.isnan(std) else std, fmt="o", capsize=3)
+    for r, (xerr, yerr) in error_bars(rows):
+        loss = r["s_test_loss"][0]
+        ax.errorbar(r["t_stddev"], loss, xerr=xerr, yerr=yerr, fmt="o", capsize=3)
         ax.annotate(da_label(r["da"]), (r["t_stddev"], loss), textcoords="offset points", xytext=(4, 4),
                     fontsize=8)
     ax.set_xlabel("T. stddev")
@@ -423,9 +513,7 @@ def plot_scatter(rows, result, title, stem):
     if "message" in result:
         subtitle = result["message"]
     else:
-        subtitle = (f"Pearson {result['pearson']['r']:.3f} (p={result['pearson']['p']:.2g}), "
-                    f"Spearman {result['spearman']['r']:.3f} (p={result['spearman']['p']:.2g}),\n"
-                    f"Kendall {result['kendall']['r']:.3f} (p={result['kendall']['p']:.2g})")
+        subtitle = "\n".join(f"{name.capitalize()} {fmt_coefficient(result, name)}" for name in COEFFICIENTS)
     ax.set_title(f"{title}\n{subtitle}", fontsize=9)
     ax.grid(alpha=0.3)
     fig.tight_layout()
@@ -436,15 +524,15 @@ def plot_scatter(rows, result, title, stem):
     return paths
 
 
-def json_rows(rows):
-    """Rows with nan (std of one trial) as null, so the JSON stays standard."""
-    def clean(value):
-        if isinstance(value, float) and math.isnan(value):
-            return None
-        if isinstance(value, (list, tuple)):
-            return [clean(v) for v in value]
-        return value
-    return [{k: clean(v) for k, v in r.items()} for r in rows]
+def json_safe(value):
+    """value with every nan (the std of one trial) as null, so the JSON stays standard."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
 
 
 def summarize(runs_dir, goodness_dir, out_dir):
@@ -470,14 +558,14 @@ def summarize(runs_dir, goodness_dir, out_dir):
                  "setting": setting_label(method, None, schedule), "correlation": result}
         written.append(write_text(stem + ".md", pair_markdown(condition, rows, result)))
         written.append(write_csv(stem + ".csv", PAIR_CSV_HEADERS, pair_csv_rows(rows)))
-        written.append(write_json(stem + ".json", dict(entry, rows=json_rows(rows))))
+        written.append(write_json(stem + ".json", json_safe(dict(entry, rows=rows))))
         written += plot_scatter(rows, result, condition_title(condition), stem)
         entries.append(entry)
     if entries:
         table = markdown_table(CORRELATION_HEADERS, correlation_table_rows(entries))
         written.append(write_text(os.path.join(out_dir, "correlations.md"),
                                   "# Correlation of S. test loss with T. stddev\n\n" + table))
-        written.append(write_json(os.path.join(out_dir, "correlations.json"), entries))
+        written.append(write_json(os.path.join(out_dir, "correlations.json"), json_safe(entries)))
     settings = {(c[3], c[4], da) for c, by_da in groups.items() for da in by_da}
     if len(settings) > 1:
         headers, md_rows, csv_headers, csv_rows = accuracy_table(groups)
@@ -493,16 +581,79 @@ def summarize(runs_dir, goodness_dir, out_dir):
     return entries, written, notes
 
 
+def train_plateau(runs, tail=0.1):
+    """(mean last-epoch training accuracy, its mean gain over the last `tail` of the epochs) of runs
+    that logged it; (nan, nan) when none did."""
+    logged = [r.train_accs for r in runs if len(r.train_accs) > 1]
+    if not logged:
+        return float("nan"), float("nan")
+    back = [max(1, round(tail * len(accs))) for accs in logged]
+    return (mean_std([accs[-1] for accs in logged])[0],
+            mean_std([accs[-1] - accs[-1 - k] for accs, k in zip(logged, back)])[0])
+
+
+SPREAD_HEADERS = ["DA", "S. test loss per seed", "S. test loss", "Last acc (%)", "Best acc (%)",
+                  "Train acc, last epoch (%)", "Its gain over the last 10% of epochs"]
+
+
+def spread_report(runs_dir, out_dir):
+    """The S. test loss spread between DAs against its seed noise, per condition, with no T. stddev:
+    a study's pilot. Writes spread.md and spread.json; returns (the markdown, written paths, notes)."""
+    runs, notes = load_runs(runs_dir)
+    if not runs:
+        raise FileNotFoundError(f"nothing to summarise: no finished student run under {runs_dir}")
+    os.makedirs(out_dir, exist_ok=True)
+    sections, records = [], []
+    for condition, by_da in sorted(group_runs(runs).items()):
+        das = sorted((da for da in by_da if da is not None), key=da_order)
+        if len(das) < 2:
+            continue
+        rows, losses = [], {}
+        for da in das:
+            cell = aggregate(by_da[da])
+            losses[da] = cell["s_test_losses"]
+            last_train, gain = train_plateau(by_da[da])
+            rows.append([da_label(da), " ".join(f"{v:.4f}" for v in cell["s_test_losses"]),
+                         fmt_mean_std(cell["s_test_loss"], 4), fmt_mean_std(cell["last_acc"], 2),
+                         fmt_mean_std(cell["best_acc"], 2), f"{last_train:.2f}", f"{gain:+.2f}"])
+        spread = spread_against_noise(losses)
+        verdict = "" if math.isnan(spread["ratio"]) else \
+            f": the spread is {'above' if spread['ratio'] > 1 else 'not above'} the seed noise"
+        sections.append(f"# {condition_title(condition)}\n\n" + markdown_table(SPREAD_HEADERS, rows)
+                        + f"\n{spread_line(spread)}{verdict}.\n")
+        records.append({"condition": list(condition), "spread": spread, "losses": losses})
+    if not records:
+        raise FileNotFoundError(f"no setting under {runs_dir} has runs of two DAs or more")
+    text = "\n".join(sections)
+    written = [write_text(os.path.join(out_dir, "spread.md"), text),
+               write_json(os.path.join(out_dir, "spread.json"), json_safe(records))]
+    return text, written, notes
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", default="save/student_model", help="folder of the student run folders")
     parser.add_argument("--goodness", default="save/goodness", help="folder of eval_da_goodness.py's JSON files")
     parser.add_argument("--out", default="save/summary", help="where the tables and plots are written")
+    parser.add_argument("--spread_only", action="store_true",
+                        help="only the S. test loss spread between DAs against its seed noise (a pilot: "
+                             "no T. stddev, no correlation)")
     return parser.parse_args(argv)
 
 
 def main(argv=None):
     opt = parse_args(argv)
+    if opt.spread_only:
+        try:
+            text, written, notes = spread_report(opt.runs, opt.out)
+        except FileNotFoundError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 1
+        for note in notes:
+            print(f"note: {note}")
+        print(text)
+        print("written:\n" + "\n".join(f"  {path}" for path in written))
+        return 0
     try:
         entries, written, notes = summarize(opt.runs, opt.goodness, opt.out)
     except FileNotFoundError as err:
@@ -514,8 +665,10 @@ def main(argv=None):
         print("\nCorrelation of S. test loss with T. stddev\n")
         print(markdown_table(CORRELATION_HEADERS, correlation_table_rows(entries)))
         for e in entries:
-            if "message" in e["correlation"]:
-                print(f"{e['teacher']} → {e['student']} ({e['dataset']}, {e['setting']}): {e['correlation']['message']}")
+            result = e["correlation"]
+            print(f"\n{e['teacher']} → {e['student']} ({e['dataset']}, {e['setting']}): {correlation_line(result)}")
+            if "spread" in result:
+                print(spread_line(result["spread"]))
     else:
         print("no setting with a stronger DA found: no correlation to compute")
     print("\nwritten:")

@@ -14,7 +14,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPTS = os.path.join(ROOT, "scripts")
 SHELL_SCRIPTS = sorted(f for f in os.listdir(SCRIPTS) if f.endswith(".sh"))
 REPRODUCTION = ["train_teachers.sh", "fetch_teachers.sh", "t_stddev_cifar100.sh", "s_test_loss_cifar100.sh",
-                "accuracy_tables_cifar100.sh", "tinyimagenet.sh", "imagenet.sh", "quickstart.sh"]
+                "accuracy_tables_cifar100.sh", "tinyimagenet.sh", "imagenet.sh", "quickstart.sh", "cpu_study.sh"]
 
 DAS = ["identity", "flip", "crop+flip", "cutout", "autoaugment", "mixup", "cutmix", "cutmix_pick_S", "cutmix_pick_T"]
 PAIRS = [("vgg13", "vgg8"), ("vgg13", "MobileNetV2"), ("resnet56", "resnet20"), ("resnet56", "ShuffleV2"),
@@ -33,7 +33,8 @@ def dry_run(script, tmp_path, **env):
     """The commands a script prints with DRY_RUN=1, each split as the shell would; PYTHON=None
     leaves the interpreter to the script's default."""
     full_env = {k: v for k, v in os.environ.items() if k not in SCALE_ENV and k not in
-                ("TRIALS", "N_GROUPS", "PAIRS", "DAS", "TEACHERS", "TEACHER_PATTERN", "SAVE_ROOT", "DATASET", "PYTHON")}
+                ("TRIALS", "N_GROUPS", "PAIRS", "DAS", "TEACHERS", "TEACHER_PATTERN", "SAVE_ROOT", "DATASET", "PYTHON",
+                 "SEEDS", "PILOT")}
     full_env.update({"DRY_RUN": "1", "PYTHON": "py", "SAVE_ROOT": str(tmp_path / "save"), **env})
     if full_env["PYTHON"] is None:
         del full_env["PYTHON"]
@@ -220,25 +221,61 @@ def test_quickstart_plans_the_whole_miniature_experiment(tmp_path):
     lines = dry_run("quickstart.sh", tmp_path)
     assert len(commands(lines, "train_teacher.py")) == 1
     runs = commands(lines, "train_student.py")
-    assert sorted(da_of(c) for c in runs) == sorted(DAS)
+    assert sorted((da_of(c), flags(c)["--seed"]) for c in runs) == sorted((d, s) for d in DAS for s in "123")
     assert all(flags(c)["--dataset"] == "digits" for c in runs)
     assert len(commands(lines, "eval_da_goodness.py")) == 2
     assert lines[-2][1] == "scripts/summarize.py"
 
 
+def test_cpu_study_plans_its_protocol(tmp_path):
+    lines = dry_run("cpu_study.sh", tmp_path, DATA_FOLDER="../shared/data")
+    save = tmp_path / "save"
+    teacher, = commands(lines, "train_teacher.py")
+    f = flags(teacher)
+    assert (f["--model"], f["--epochs"], f["--seed"], f["--trial"]) == ("resnet8", "8", "0", "0")
+    assert f["--data_folder"] == "../shared/data" and "--train_subset" not in f  # the whole training set
+    runs = commands(lines, "train_student.py")
+    assert sorted((da_of(c), flags(c)["--seed"]) for c in runs) == sorted((d, str(s)) for d in DAS for s in (1, 2, 3))
+    study = save / "resnet8_tr5000_ep30"
+    for cmd in runs:
+        f = flags(cmd)
+        assert (f["--model_s"], f["--train_subset"], f["--epochs"], f["--trial"]) == ("resnet8", "5000", "30", f["--seed"])
+        assert (f["-r"], f["-a"], f["-b"], f["--lw_mix"]) == ("0.1", "0.9", "0", "[1,0,1]")
+        assert f["--path_t"] == str(save / "models" / "resnet8_cifar100_lr_0.05_decay_0.0005_trial_0" / "last.pth")
+        assert f["--model_path"] == str(study / "student_model")
+    goodness = commands(lines, "eval_da_goodness.py")
+    assert len(goodness) == 2 and all(flags(c)["--n_groups"] == "100" and flags(c)["--train_subset"] == "5000"
+                                      for c in goodness)
+    assert lines[-2][1:] == ["scripts/summarize.py", "--runs", str(study / "student_model"),
+                             "--goodness", str(study / "goodness"), "--out", str(study / "summary")]
+
+
+def test_cpu_study_pilot_runs_the_studys_first_runs_and_no_t_stddev(tmp_path):
+    lines = dry_run("cpu_study.sh", tmp_path, PILOT="1", SEEDS="2", EPOCHS="12", TRAIN_SUBSET="2500")
+    runs = commands(lines, "train_student.py")
+    assert sorted((da_of(c), flags(c)["--seed"]) for c in runs) == sorted(
+        (d, s) for d in ("identity", "mixup", "cutmix_pick_T") for s in "12")
+    study = tmp_path / "save" / "resnet8_tr2500_ep12"
+    assert {flags(c)["--model_path"] for c in runs} == {str(study / "student_model")}
+    assert not commands(lines, "eval_da_goodness.py")
+    assert lines[-1][1:] == ["scripts/summarize.py", "--runs", str(study / "student_model"),
+                             "--out", str(study / "summary"), "--spread_only"]
+
+
 # END-TO-END (slow): runs scripts/quickstart.sh for real, reduced to a 1-epoch teacher and four
-# 1-epoch students on digits: about 70 s on a 2-core CPU, several minutes on a busy one.
+# DAs x two seeds of 1-epoch students on digits: about 90 s on a 2-core CPU, several minutes on a busy one.
 # SKIP_QUICKSTART=1 leaves it out.
 @pytest.mark.skipif(os.environ.get("SKIP_QUICKSTART") == "1", reason="SKIP_QUICKSTART=1")
 def test_quickstart_end_to_end_reduced(tmp_path):
     env = dict(os.environ, PYTHON=sys.executable, SAVE_ROOT=str(tmp_path / "qs"), TEACHER_EPOCHS="1", EPOCHS="1",
                TRAIN_SUBSET="128",
-               TEST_SUBSET="100", N_GROUPS="3", DAS="identity mixup cutmix cutmix_pick_S", DEVICE="cpu")
+               TEST_SUBSET="100", N_GROUPS="3", DAS="identity mixup cutmix cutmix_pick_S", DEVICE="cpu", TRIALS="2")
     env.pop("DRY_RUN", None)
     done = subprocess.run(["bash", os.path.join(SCRIPTS, "quickstart.sh")], env=env, capture_output=True,
                           text=True, timeout=900, check=False)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    assert "Pearson r (p)" in done.stdout
+    assert "Pearson r (p) [95% seed CI]" in done.stdout
+    assert "in brackets the 95% interval over 2000 resamples of the seeds" in done.stdout
     plot = tmp_path / "qs" / "summary" / "digits_resnet14_resnet8_kd.png"
     assert f"plot: {plot}" in done.stdout
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -45,10 +45,12 @@ def da_flags(da, lw_mix):
 
 
 def make_run(runs, name, *, da, trial, loss, acc, best, status="finished", distill="kd",
-             epoch_factor=1, lw_mix=(1, 0, 1), teacher="vgg13", student="vgg8", dataset="cifar100"):
+             epoch_factor=1, lw_mix=(1, 0, 1), teacher="vgg13", student="vgg8", dataset="cifar100",
+             train_acc=lambda epoch: 50.0):
     """A student run folder written by train_student.py's own writer (run folder, args.json,
     metrics.jsonl, summary.json), with a stand-in for the training: two epochs whose test
-    accuracies are `best`, then `acc`, and whose last test loss is `loss`. status None leaves the
+    accuracies are `best`, then `acc`, whose last test loss is `loss` and whose training accuracy of
+    an epoch is train_acc(epoch). status None leaves the
     run interrupted after its first epoch; "crashed" ends it in an error."""
     weights = "-r 0.1 -a 0.9 -b 0.8" if distill == "crd" else "-r 0.1 -a 0.9 -b 0"
     opt = train_student.parse_args(shlex.split(
@@ -71,7 +73,7 @@ def make_run(runs, name, *, da, trial, loss, acc, best, status="finished", disti
     training = Training(folder, opt, {"model": model}, torch.optim.SGD(model.parameters(), lr=0.1),
                         make_generators(0), train_student.run_identity(opt, 100, teacher, 74.64))
     try:
-        training.fit(lambda epoch: {"train_loss": 1.0, "train_acc": 50.0}, evaluate)
+        training.fit(lambda epoch: {"train_loss": 1.0, "train_acc": train_acc(epoch)}, evaluate)
     except (KeyboardInterrupt, RuntimeError):
         pass
     return folder
@@ -218,3 +220,116 @@ def test_nothing_to_summarise_exits_nonzero(tmp_path, capsys):
     assert summarize.main(["--runs", str(tmp_path / "a"), "--goodness", str(tmp_path / "b"),
                            "--out", str(tmp_path / "c")]) == 1
     assert "nothing to summarise" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- the CPU study's statistics
+
+def test_spread_against_noise_by_hand():
+    spread = summarize.spread_against_noise({"a": [1.0, 1.2], "b": [2.0, 2.0, 2.3], "c": [3.0]})
+    # DA means 1.1, 2.1, 3.0: sample std sqrt(((-29/30)^2 + (1/30)^2 + (28/30)^2) / 2)
+    assert spread["between_da_std"] == pytest.approx(((29 ** 2 + 1 + 28 ** 2) / 900 / 2) ** 0.5)
+    # pooled over a (1 dof, squares 0.02) and b (2 dof, squares 0.06); c's single seed adds nothing
+    assert spread["seed_std"] == pytest.approx((0.08 / 3) ** 0.5)
+    assert spread["ratio"] == pytest.approx(spread["between_da_std"] / spread["seed_std"])
+    assert spread["range"] == pytest.approx(1.9)
+    assert spread["n_das"] == 3 and spread["seeds"] == [1, 2, 3]
+
+
+def test_bootstrap_resamples_each_das_seeds_independently():
+    """3 DAs x 2 seeds: each DA's resampled mean is its first seed, the midpoint or its second seed
+    with probabilities 1/4, 1/2, 1/4, independently of the other DAs; the bootstrap's Pearson values
+    must follow the exact distribution over the 27 combinations."""
+    import itertools
+    x = [1.0, 2.0, 3.0]
+    losses = [[0.0, 1.0], [0.5, 2.0], [1.0, 3.0]]
+    exact = {}
+    for combo in itertools.product(range(3), repeat=3):
+        means = [(v[0], (v[0] + v[1]) / 2, v[1])[c] for v, c in zip(losses, combo)]
+        p = 1.0
+        for c in combo:
+            p *= (0.25, 0.5, 0.25)[c]
+        if len(set(means)) > 1:
+            key = round(float(stats.pearsonr(x, means)[0]), 9)
+            exact[key] = exact.get(key, 0.0) + p
+    total = sum(exact.values())
+    samples = summarize.bootstrap_samples(x, losses, n_bootstrap=40000, seed=3)["pearson"]
+    seen = {}
+    for r in samples:
+        key = round(float(r), 9)
+        seen[key] = seen.get(key, 0) + 1
+    assert set(seen) <= set(exact)
+    for key, p in exact.items():
+        assert seen.get(key, 0) / len(samples) == pytest.approx(p / total, abs=0.01)
+
+
+def test_bootstrap_interval_collapses_without_seed_noise_and_is_absent_with_one_seed():
+    x = [0.03, 0.02, 0.01, 0.025]
+    y = [1.3, 1.1, 0.9, 1.0]
+    interval = summarize.bootstrap_interval(x, [[v, v, v] for v in y])
+    for name, test in (("pearson", stats.pearsonr), ("spearman", stats.spearmanr), ("kendall", stats.kendalltau)):
+        assert interval[name] == pytest.approx([test(x, y)[0]] * 2)
+    assert interval["used"] == interval["n_bootstrap"] == summarize.N_BOOTSTRAP
+    assert summarize.bootstrap_interval(x, [[v] for v in y]) is None
+
+
+def test_correlations_carry_the_seed_interval_and_the_spread(experiment, capsys):
+    runs, goodness, out = experiment
+    assert summarize.main(["--runs", runs, "--goodness", goodness, "--out", out]) == 0
+    printed = capsys.readouterr().out
+    result = load_pair(out)["correlation"]
+    x = [T_STDDEV[da] for da in DAS]
+    expected = summarize.bootstrap_interval(x, [LOSSES[da] for da in DAS])
+    assert result["bootstrap"] == pytest.approx(expected)
+    lo, hi = result["bootstrap"]["pearson"]
+    assert lo < hi
+    assert f"[{lo:.2f}, {hi:.2f}]" in printed
+    means = [statistics.mean(LOSSES[da]) for da in DAS]
+    pooled = statistics.mean(statistics.variance(LOSSES[da]) for da in DAS) ** 0.5  # 3 seeds each
+    assert result["spread"]["between_da_std"] == pytest.approx(statistics.stdev(means))
+    assert result["spread"]["seed_std"] == pytest.approx(pooled)
+    with open(os.path.join(out, "cifar100_vgg13_vgg8_kd.md")) as f:
+        assert f"{statistics.stdev(means):.4f} against a seed std of {pooled:.4f}" in f.read()
+
+
+def test_one_seed_per_da_says_there_is_no_interval(tmp_path, capsys):
+    runs, goodness, out = (str(tmp_path / d) for d in ("runs", "goodness", "out"))
+    for da in DAS:
+        make_run(runs, f"kd_{da}", da=da, trial=1, loss=LOSSES[da][0], acc=70, best=71)
+    make_goodness(goodness)
+    assert summarize.main(["--runs", runs, "--goodness", goodness, "--out", out]) == 0
+    result = load_pair(out)["correlation"]
+    assert result["bootstrap"] is None and result["spread"]["seed_std"] is None
+    with open(os.path.join(out, "cifar100_vgg13_vgg8_kd.md")) as f:
+        assert "one seed per DA: no interval" in f.read()
+
+
+def test_error_bars_are_the_t_stddev_interval_and_the_seed_std():
+    rows = [{"da": "cutmix", "t_stddev": 0.02, "ci95": [0.015, 0.03], "s_test_loss": (1.0, 0.1)},
+            {"da": "mixup", "t_stddev": 0.03, "ci95": None, "s_test_loss": (1.2, float("nan"))},
+            {"da": "flip", "t_stddev": None, "ci95": None, "s_test_loss": (1.3, 0.2)}]
+    bars = summarize.error_bars(rows)
+    assert [r["da"] for r, _ in bars] == ["cutmix", "mixup"]
+    (xerr, yerr), (xerr2, yerr2) = (b for _, b in bars)
+    assert xerr[0] == pytest.approx([0.005]) and xerr[1] == pytest.approx([0.01]) and yerr == 0.1
+    assert xerr2 is None and yerr2 is None
+
+
+def test_spread_only_reports_the_pilot_without_t_stddev(tmp_path, capsys):
+    runs, out = str(tmp_path / "runs"), str(tmp_path / "out")
+    for da in ("identity", "cutmix"):
+        for trial, loss in enumerate(LOSSES[da], start=1):
+            # training accuracy climbing 10 points an epoch: the last 10% of 2 epochs is one epoch
+            make_run(runs, f"kd_{da}", da=da, trial=trial, loss=loss, acc=70, best=71,
+                     train_acc=lambda epoch: 40.0 + 10 * epoch)
+    assert summarize.main(["--runs", runs, "--out", out, "--spread_only"]) == 0
+    printed = capsys.readouterr().out
+    with open(os.path.join(out, "spread.json")) as f:
+        record = json.load(f)[0]
+    means = [statistics.mean(LOSSES[da]) for da in ("identity", "cutmix")]
+    pooled = statistics.mean(statistics.variance(LOSSES[da]) for da in ("identity", "cutmix")) ** 0.5
+    assert record["spread"]["between_da_std"] == pytest.approx(statistics.stdev(means))
+    assert record["spread"]["seed_std"] == pytest.approx(pooled)
+    assert record["losses"]["cutmix"] == pytest.approx(LOSSES["cutmix"])
+    assert "the spread is above the seed noise" in printed
+    assert "| 60.00 | +10.00 |" in printed
+    assert "Pearson" not in printed and not os.path.exists(os.path.join(out, "correlations.json"))
