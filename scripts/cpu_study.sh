@@ -7,7 +7,7 @@
 # seeds, three correlations with p-values, bootstrap intervals that resample seeds within each DA).
 # The protocol (README, "The CPU study") was fixed from pilot runs before the study was run.
 #   DATA_FOLDER=../shared/data bash scripts/cpu_study.sh
-#   PILOT=1 DATA_FOLDER=../shared/data bash scripts/cpu_study.sh   # the pilot: students only, no T. stddev
+#   PILOT=1 SEEDS=2 DATA_FOLDER=../shared/data bash scripts/cpu_study.sh   # the pilot: students only
 #   DRY_RUN=1 bash scripts/cpu_study.sh
 # Knobs: TEACHER, STUDENT, TEACHER_EPOCHS, EPOCHS (students), TRAIN_SUBSET (students), SEEDS, DAS,
 # N_GROUPS, PILOT, SAVE_ROOT (save/cpu_study), DATA_FOLDER, DEVICE, PARALLEL, PYTHON, DRY_RUN
