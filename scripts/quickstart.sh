@@ -2,7 +2,7 @@
 # The paper's experiment in miniature, offline on the bundled digits data set, on a CPU: train a
 # teacher, distil a student with each of the nine DAs, measure the teacher's T. stddev of each DA,
 # then correlate the students' test loss with T. stddev (tables and a scatter plot).
-#   bash scripts/quickstart.sh                    # QUICKSTART_MINUTES minutes on 2 quiet CPU cores
+#   bash scripts/quickstart.sh                    # about 7 minutes on 2 quiet CPU cores
 # Three seeds per DA, so that the correlation comes with a 95% interval from resampling the seeds
 # and the S. test loss spread between DAs is printed against its seed noise: the output says by
 # itself whether the correlation means anything. At this scale (students trained 8 epochs) it shows
