@@ -184,6 +184,21 @@ teacher_run_folder() {  # model_path arch
   echo "$1/${2}_${DATASET}_lr_${lr}_decay_0.0005_trial_0"
 }
 
+# A script's own teacher (quickstart, CPU study), trained on the whole training set (the students
+# may see a subset) unless its folder holds a finished run; sets TEACHER_PATTERN to its checkpoint.
+train_own_teacher() {  # arch epochs model_path
+  local flags=(--dataset "$DATASET")
+  TEACHER_PATTERN="$(teacher_run_folder "$3" "$1")/last.pth"
+  [[ -n "${DATA_FOLDER:-}" ]] && flags+=(--data_folder "$DATA_FOLDER")
+  [[ -n "${TEST_SUBSET:-}" ]] && flags+=(--test_subset "$TEST_SUBSET")
+  [[ -n "${DEVICE:-}" ]] && flags+=(--device "$DEVICE")
+  if finished "$(dirname "$TEACHER_PATTERN")"; then
+    note "finished, skipped: teacher $TEACHER_PATTERN"
+  else
+    run "$PYTHON" train_teacher.py --model "$1" "${flags[@]}" --epochs "$2" --model_path "$3" --trial 0 --seed 0 --resume
+  fi
+}
+
 teacher_path() {
   echo "${TEACHER_PATTERN//\{arch\}/$1}"
 }

@@ -28,20 +28,10 @@ STUDY_ROOT="${SAVE_ROOT:-save/cpu_study}"
 SAVE_ROOT="$STUDY_ROOT/${STUDENT}_tr${TRAIN_SUBSET}_ep${EPOCHS}"
 [[ "$PILOT" == 1 ]] && DAS="${DAS:-identity mixup cutmix_pick_T}"
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
-# One teacher for the pilot and the study.
-TEACHER_PATTERN="$(teacher_run_folder "$STUDY_ROOT/models" "$TEACHER")/last.pth"
+# One teacher for the pilot and the study, trained on the whole training set; the students see the
+# subset (DATA_FLAGS carries it).
+train_own_teacher "$TEACHER" "$TEACHER_EPOCHS" "$STUDY_ROOT/models"
 REFERENCE_STUDENT[$TEACHER]="$STUDENT"
-
-# The teacher sees the whole training set; the students the subset (DATA_FLAGS carries it).
-teacher_flags=(--dataset "$DATASET")
-[[ -n "${DATA_FOLDER:-}" ]] && teacher_flags+=(--data_folder "$DATA_FOLDER")
-[[ -n "${DEVICE:-}" ]] && teacher_flags+=(--device "$DEVICE")
-if finished "$(dirname "$TEACHER_PATTERN")"; then
-  note "finished, skipped: teacher $TEACHER_PATTERN"
-else
-  run "$PYTHON" train_teacher.py --model "$TEACHER" "${teacher_flags[@]}" --epochs "$TEACHER_EPOCHS" \
-    --model_path "$STUDY_ROOT/models" --trial 0 --seed 0 --resume
-fi
 
 s_test_loss_runs "$TEACHER:$STUDENT"
 if [[ "$PILOT" == 1 ]]; then

@@ -21,19 +21,9 @@ N_GROUPS="${N_GROUPS:-20}"
 TRIALS="${TRIALS:-3}"
 SAVE_ROOT="${SAVE_ROOT:-save/quickstart}"
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
-TEACHER_PATTERN="$(teacher_run_folder "$SAVE_ROOT/models" "$TEACHER")/last.pth"
-REFERENCE_STUDENT[$TEACHER]="$STUDENT"
-
 # The teacher sees the whole training set (1437 images); the students a subset of it.
-teacher_flags=(--dataset digits)
-[[ -n "${TEST_SUBSET:-}" ]] && teacher_flags+=(--test_subset "$TEST_SUBSET")
-[[ -n "${DEVICE:-}" ]] && teacher_flags+=(--device "$DEVICE")
-if finished "$(dirname "$TEACHER_PATTERN")"; then
-  note "finished, skipped: teacher $TEACHER_PATTERN"
-else
-  run "$PYTHON" train_teacher.py --model "$TEACHER" "${teacher_flags[@]}" --epochs "$TEACHER_EPOCHS" \
-    --model_path "$SAVE_ROOT/models" --trial 0 --seed 0 --resume
-fi
+train_own_teacher "$TEACHER" "$TEACHER_EPOCHS" "$SAVE_ROOT/models"
+REFERENCE_STUDENT[$TEACHER]="$STUDENT"
 
 s_test_loss_runs "$TEACHER:$STUDENT"
 t_stddev "$TEACHER"  # after the students: cutmix_pick_S scores by the cutmix_pick_S student
