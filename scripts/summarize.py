@@ -641,36 +641,35 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
+def print_correlations(entries):
+    if not entries:
+        print("no setting with a stronger DA found: no correlation to compute")
+        return
+    print("\nCorrelation of S. test loss with T. stddev\n")
+    print(markdown_table(CORRELATION_HEADERS, correlation_table_rows(entries)))
+    for e in entries:
+        result = e["correlation"]
+        print(f"\n{e['teacher']} → {e['student']} ({e['dataset']}, {e['setting']}): {correlation_line(result)}")
+        if "spread" in result:
+            print(spread_line(result["spread"]))
+
+
 def main(argv=None):
     opt = parse_args(argv)
-    if opt.spread_only:
-        try:
-            text, written, notes = spread_report(opt.runs, opt.out)
-        except FileNotFoundError as err:
-            print(f"error: {err}", file=sys.stderr)
-            return 1
-        for note in notes:
-            print(f"note: {note}")
-        print(text)
-        print("written:\n" + "\n".join(f"  {path}" for path in written))
-        return 0
     try:
-        entries, written, notes = summarize(opt.runs, opt.goodness, opt.out)
+        if opt.spread_only:
+            report, written, notes = spread_report(opt.runs, opt.out)
+        else:
+            entries, written, notes = summarize(opt.runs, opt.goodness, opt.out)
     except FileNotFoundError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     for note in notes:
         print(f"note: {note}")
-    if entries:
-        print("\nCorrelation of S. test loss with T. stddev\n")
-        print(markdown_table(CORRELATION_HEADERS, correlation_table_rows(entries)))
-        for e in entries:
-            result = e["correlation"]
-            print(f"\n{e['teacher']} → {e['student']} ({e['dataset']}, {e['setting']}): {correlation_line(result)}")
-            if "spread" in result:
-                print(spread_line(result["spread"]))
+    if opt.spread_only:
+        print(report)
     else:
-        print("no setting with a stronger DA found: no correlation to compute")
+        print_correlations(entries)
     print("\nwritten:")
     for path in written:
         print(f"  {path}")
