@@ -20,8 +20,7 @@ from helper.augment import DAConfig, DASpec, build_augmentation
 from helper.da_search import optuna_suggest, trial_spec
 from helper.distributed import Processes
 from helper.errors import UsageError
-from helper.goodness import (GoodnessSettings, ProbabilitySums, Scheme, bootstrap_ci, group_means, measure_views,
-                             t_stddev)
+from helper.goodness import GoodnessSettings, ProbabilitySums, Scheme, bootstrap_ci, measure_views, t_stddev
 
 PRUNE_BOOTSTRAP = 200  # resamples of the interval a pruning check uses
 
@@ -76,9 +75,7 @@ class TStddevObjective:
                 return
             groups = pending.pop(0)
             m = measured()
-            sums = (m.originals.sums() + m.views.sums())[:groups * group_batches]
-            counts = [a + b for a, b in zip(m.originals.counts, m.views.counts)][:groups * group_batches]
-            means = group_means(sums, counts, group_batches)
+            means = m.group_means(group_batches, groups)
             value = t_stddev(means)
             trial.report(value, groups)
             reference = best.get(groups)

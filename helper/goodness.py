@@ -301,9 +301,12 @@ class DAMeasurement:
     views: ProbabilitySums = field(default_factory=ProbabilitySums)
     seconds: float = 0.0  # making the views and the teacher on them (the x half not included)
 
-    def group_means(self, group_batches: int) -> np.ndarray:
-        sums = self.originals.sums() + self.views.sums()
-        counts = np.add(self.originals.counts, self.views.counts)
+    def group_means(self, group_batches: int, n_groups: Optional[int] = None) -> np.ndarray:
+        """The mean probability vector of each group, or of the first ``n_groups`` groups (a
+        pass under way may hold part of the next group)."""
+        end = None if n_groups is None else n_groups * group_batches
+        sums = (self.originals.sums() + self.views.sums())[:end]
+        counts = np.add(self.originals.counts, self.views.counts)[:end]
         return group_means(sums, counts, group_batches)
 
     def group_rows(self, kind: str, group_batches: int) -> np.ndarray:

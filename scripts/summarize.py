@@ -209,9 +209,10 @@ def spread_against_noise(losses):
     the sample std of the per-DA means ("between_da_std") and the pooled within-DA sample std
     ("seed_std", over the DAs with two seeds or more). A study's setting has DA differences worth
     correlating when the first exceeds the second ("ratio" > 1)."""
-    means = [sum(v) / len(v) for v in losses.values()]
+    cells = [(mean_std(v)[0], v) for v in losses.values()]
+    means = [mean for mean, _ in cells]
     dof = sum(len(v) - 1 for v in losses.values())
-    squares = sum((x - sum(v) / len(v)) ** 2 for v in losses.values() for x in v)
+    squares = sum((x - mean) ** 2 for mean, v in cells for x in v)
     between = mean_std(means)[1] if len(means) > 1 else float("nan")
     seed_std = math.sqrt(squares / dof) if dof else float("nan")
     return {"n_das": len(means), "seeds": sorted({len(v) for v in losses.values()}),

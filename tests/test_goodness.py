@@ -18,9 +18,9 @@ from helper.augment import AugmentedBatch, DAConfig
 from helper.batches import DeviceSplit, Normalize
 from helper.checkpoint import save_checkpoint
 from helper.errors import UsageError
-from helper.goodness import (DA_NAMES, GoodnessSettings, Scheme, bootstrap_ci, build_schemes, epoch_stream,
-                             group_means, measure_goodness, original_group_count, planned_batches,
-                             sample_stream, summarize, t_stddev)
+from helper.goodness import (DA_NAMES, DAMeasurement, GoodnessSettings, ProbabilitySums, Scheme, bootstrap_ci,
+                             build_schemes, epoch_stream, group_means, measure_goodness, original_group_count,
+                             planned_batches, sample_stream, summarize, t_stddev)
 from models import model_dict
 
 SLOPES = np.array([3.0, -2.0, 0.5])
@@ -92,6 +92,19 @@ def test_group_means_weigh_rows_not_batches():
     np.testing.assert_allclose(group_means(sums, counts, 2), [[3 / 4, 1 / 4], [1 / 3, 2 / 3]])
     with pytest.raises(ValueError):
         group_means(sums[:3], counts[:3], 2)
+
+
+def test_a_pass_under_way_gives_the_means_of_its_first_whole_groups():
+    """A pruning check sees 3 batches of x and x' (one group of 2, and half the next): the mean of
+    group 1 is over its 2 batches' rows of x and x' alone."""
+    originals, views = ProbabilitySums(), ProbabilitySums()
+    originals.add(torch.tensor([[0.0, 0.0], [9.0, 0.0], [0.0, 9.0]]), [1, 1, 1])  # p = (.5, .5), ~(1, 0), ~(0, 1)
+    views.add(torch.tensor([[0.0, 0.0], [0.0, 0.0], [0.0, 0.0]]), [1, 1, 1])
+    measured = DAMeasurement("view", originals, views)
+    p = torch.tensor([9.0, 0.0]).softmax(0).double().numpy()
+    np.testing.assert_allclose(measured.group_means(2, 1), [(0.5 + p + 0.5 + 0.5) / 4])
+    with pytest.raises(ValueError):
+        measured.group_means(2)  # 3 batches are not whole groups
 
 
 def test_bootstrap_interval():
