@@ -56,17 +56,20 @@ class AugMix(Augmentation):
 
     def apply(self, x: Tensor, drawn: AugMixParams) -> Tensor:
         b, _, h, w = x.shape
+        width = drawn.weights.shape[1]
         space = space_for(self._spaces, self.space, PARAMETER_MAX, h, w)
+        # All chains as one batch of width * b images, chain-major, so that a stage is one
+        # grouped call for every chain: each image's ops are its own, so no value changes.
+        chains = torch.cat([x] * width)
+        depth = drawn.depth.t().reshape(-1)
+        for stage in range(drawn.op.shape[2]):
+            key = space.key(*(t[:, :, stage].t().reshape(-1) for t in (drawn.op, drawn.bin, drawn.negative)))
+            key = torch.where(stage < depth, key, torch.full_like(key, -1))
+            chains = apply_grouped(chains, key, space.entry, BILINEAR, space.grids)
         shape = (b, 1, 1, 1)
         mix = drawn.m[:, 0].to(x.device).view(shape) * x
         weights = drawn.weights.to(x.device)
-        for chain in range(drawn.weights.shape[1]):
-            aug = x
-            for stage in range(drawn.op.shape[2]):
-                key = space.key(drawn.op[:, chain, stage], drawn.bin[:, chain, stage],
-                                drawn.negative[:, chain, stage])
-                key = torch.where(stage < drawn.depth[:, chain], key, torch.full_like(key, -1))
-                aug = apply_grouped(aug, key, space.entry, BILINEAR, space.grids)
+        for chain, aug in enumerate(chains.split(b)):  # torchvision's order of sums
             mix.add_(weights[:, chain].view(shape) * aug)
         if x.is_floating_point():  # the weights sum to 1 up to rounding, which may pass 1.0
             mix.clamp_(0.0, 1.0)
