@@ -12,19 +12,22 @@ import torch
 
 from distiller_zoo import DISTILLERS, DistillContext, build_distiller, probe_features
 from distiller_zoo.options import add_logit_args, check_logit_args, kl_term
-from helper.augment import DAConfig, build_augmentation, canonical_da, da_help, da_record
-from helper.batches import load_device_data
-from helper.cli import run_main, script_parser
-from helper.distill import DistillStep, InitStep, Objective
-from helper.distributed import init_processes
-from helper.errors import UsageError
-from helper.loops import evaluate, evaluate_metrics, run_epoch
-from helper.options import (add_data_args, add_speed_args, add_teacher_args, add_training_args,
-                            check_teacher_args, finalize_training_args, parse_float_list)
-from helper.performance import configure_backend, prepare_model
-from helper.pretrained import build_model, load_teacher
-from helper.run_log import prepare_run_folder
-from helper.training import Training, make_generators, seed_everything
+from helper.augment import build_augmentation, canonical_da, da_help, da_record
+from helper.cli.da_options import add_da_args, check_da_args, da_config
+from helper.cli.options import (add_data_args, add_speed_args, add_teacher_args, add_training_args, check_teacher_args,
+                                finalize_training_args, parse_float_list)
+from helper.cli.script import run_main, script_parser
+from helper.core.errors import UsageError
+from helper.core.processes import init_processes
+from helper.core.seeds import make_generators, seed_everything
+from helper.core.speed import configure_backend, prepare_model
+from helper.data.device_data import load_device_data
+from helper.engine.loop import evaluate, evaluate_metrics, run_epoch
+from helper.engine.objective import Objective
+from helper.engine.run import Training
+from helper.engine.steps import DistillStep, InitStep
+from helper.storage.pretrained import build_model, load_teacher
+from helper.storage.run_folder import prepare_run_folder
 
 PICK_CRITERIA = {"teacher_entropy": "cutmix_pick_T", "student_entropy": "cutmix_pick_S"}
 PICK_BY = {"teacher_entropy": "teacher", "student_entropy": "student"}
@@ -62,28 +65,21 @@ def parse_args(argv=None):
                             "without it there is no x' and the KD term is KL on x alone, as in the original code")
     group.add_argument("--t_output_as_target_for_input_mix", action="store_true",
                        help="accepted for the original commands: the teacher's output on x' is always the target")
-    group.add_argument("--mix_n_run", type=int, default=2, help="cutmix runs that form cutmix_pick's pool")
-    group.add_argument("--n_pick", type=int, default=None, help="images cutmix_pick keeps (default: batch size)")
     group.add_argument("--cutmix_pick_criterion", default="teacher_entropy", choices=list(PICK_CRITERIA))
-    group.add_argument("--da_granularity", default="sample", choices=("sample", "batch"),
-                       help="sample: each image draws its own DA parameters; batch: one draw per batch, "
-                            "as the original code did")
+    add_da_args(group)
     add_data_args(parser)
     add_training_args(parser, default_trial="1")
     add_speed_args(parser)
-    opt = check_teacher_args(parser.parse_args(argv))
+    opt = check_da_args(check_teacher_args(parser.parse_args(argv)))
     opt.lw_mix = parse_lw_mix(opt.lw_mix)
     opt.mix_mode = canonical_da(opt.mix_mode)  # recorded and named canonically
     build_augmentation(opt.mix_mode, make_da_config(opt, 32))  # refuses impossible combinations now
-    if opt.mix_n_run < 1 or (opt.n_pick is not None and opt.n_pick < 2):
-        raise UsageError("--mix_n_run must be at least 1 and --n_pick at least 2")
     check_logit_args(opt)
     return finalize_training_args(opt, opt.model_s)
 
 
 def make_da_config(opt, image_size, mean=None):
-    return DAConfig(image_size, granularity=opt.da_granularity, mix_n_run=opt.mix_n_run, n_pick=opt.n_pick,
-                    mean=mean, pick_by=PICK_BY[opt.cutmix_pick_criterion])
+    return da_config(opt, image_size, mean, PICK_BY[opt.cutmix_pick_criterion])
 
 
 def parse_lw_mix(text):

@@ -8,15 +8,17 @@ import os
 
 import torch
 
-from helper.batches import load_device_data
-from helper.cli import run_main, script_parser
-from helper.distributed import init_processes
-from helper.loops import CrossEntropyStep, evaluate, evaluate_metrics, run_epoch
-from helper.options import add_data_args, add_speed_args, add_training_args, finalize_training_args
-from helper.performance import configure_backend, prepare_model
-from helper.pretrained import build_model, load_model
-from helper.run_log import prepare_run_folder
-from helper.training import Training, make_generators, seed_everything
+from helper.cli.options import add_data_args, add_speed_args, add_training_args, finalize_training_args
+from helper.cli.script import run_main, script_parser
+from helper.core.processes import init_processes
+from helper.core.seeds import make_generators, seed_everything
+from helper.core.speed import configure_backend, prepare_model
+from helper.data.device_data import load_device_data
+from helper.engine.loop import evaluate, evaluate_checkpoint, run_epoch
+from helper.engine.run import Training
+from helper.engine.steps import CrossEntropyStep
+from helper.storage.pretrained import build_model
+from helper.storage.run_folder import prepare_run_folder
 
 
 def parse_args(argv=None):
@@ -37,11 +39,10 @@ def run_folder_name(opt):
             f"_trial_{opt.trial}")
 
 
-def evaluate_checkpoint(opt, device):
+def report_checkpoint(opt, device):
     data = load_device_data(opt, device)
     # The architecture comes from the checkpoint or its folder; --model only if neither tells.
-    model, arch, _ = load_model(opt.evaluate, data.num_classes, device, fallback_arch=opt.model)
-    result = evaluate_metrics(prepare_model(model, opt.channels_last), data.test, data.normalize, opt.amp)
+    result, arch = evaluate_checkpoint(opt.evaluate, data, opt.channels_last, opt.amp, fallback_arch=opt.model)
     print(f"{opt.evaluate}: {arch} on {opt.dataset} test ({len(data.test)} images): "
           f"accuracy {result['test_acc']:.2f}% (top-5 {result['test_acc5']:.2f}%)  "
           f"loss {result['test_loss']:.4f}")
@@ -54,7 +55,7 @@ def main(argv=None):
     processes, device = init_processes(opt.device)
     configure_backend(device)
     if opt.evaluate:
-        return evaluate_checkpoint(opt, device)
+        return report_checkpoint(opt, device)
     folder = os.path.join(opt.model_path, run_folder_name(opt))
     prepare_run_folder(folder, resume=opt.resume, overwrite=opt.overwrite)
     data = load_device_data(opt, device, processes)

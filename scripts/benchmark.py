@@ -12,13 +12,13 @@ On whatever device is present (--device auto), in one process, for each teacher:
       targets of x'), the student's forwards on x and x' and one backward of a simple loss over
       both; cutmix_pick_S adds the student's no-grad forward on the pool;
   (b) step_ms: the real train_student.py step, gathering the batch from uint8 images resident on
-      the device and calling helper.distill.DistillStep (standard DA, normalisation, stronger DA,
+      the device and calling helper.engine.steps.DistillStep (standard DA, normalisation, stronger DA,
       forwards, the loss with -r 0.1 -a 0.9 -b 0 --lw_mix [1,0,1] --kd_T 4, backward and the SGD
       step: lr 0.05, momentum 0.9, weight decay 5e-4) in the run's memory format; overhead = b /
       the faster format's a (target <= 1.15), and speedup = the standard format's a / b. Each
       DA's student starts from the same weights;
 
-and for eval_da_goodness.py's data pass (helper.goodness.measure_goodness, teacher in eval mode)
+and for eval_da_goodness.py's data pass (helper.goodness.measurement.measure_goodness, teacher in eval mode)
 
   (c) the images per second it pushes through the models, counting every image the teacher (and,
       for cutmix_pick_S, the student) forwards, once per DA alone (x and x' of every batch) and
@@ -61,19 +61,22 @@ if ROOT not in sys.path:
 from dataset.cifar import CIFAR100_MEAN, CIFAR100_STD  # noqa: E402
 from distiller_zoo import DistillContext, build_distiller, probe_features  # noqa: E402
 from helper.augment import DAConfig, standalone_names  # noqa: E402
-from helper.batches import DeviceSplit, Normalize  # noqa: E402
-from helper.cli import run_main, script_parser  # noqa: E402
-from helper.distill import DistillStep, Objective  # noqa: E402
-from helper.errors import UsageError  # noqa: E402
-from helper.goodness import (DA_NAMES, GoodnessSettings, build_schemes,  # noqa: E402
-                             fastest_compute_batch, measure_goodness)
-from helper.options import add_speed_args  # noqa: E402
-from helper.performance import (autocast, configure_backend, fastest_batch, memory_format,  # noqa: E402
-                                prepare_model, synchronize)
-from helper.pretrained import build_model  # noqa: E402
-from helper.run_log import write_json  # noqa: E402
-from helper.training import make_generators  # noqa: E402
-from helper.distributed import select_device  # noqa: E402
+from helper.cli.options import add_speed_args  # noqa: E402
+from helper.cli.script import run_main, script_parser  # noqa: E402
+from helper.core.errors import UsageError  # noqa: E402
+from helper.core.processes import select_device  # noqa: E402
+from helper.core.seeds import make_generators  # noqa: E402
+from helper.core.speed import (autocast, configure_backend, fastest_batch, memory_format, prepare_model,  # noqa: E402
+                               synchronize)
+from helper.data.splits import DeviceSplit, Normalize  # noqa: E402
+from helper.engine.objective import Objective  # noqa: E402
+from helper.engine.steps import DistillStep  # noqa: E402
+from helper.goodness.compute_batch import fastest_compute_batch  # noqa: E402
+from helper.goodness.measurement import measure_goodness  # noqa: E402
+from helper.goodness.plan import GoodnessSettings  # noqa: E402
+from helper.goodness.schemes import DA_NAMES, build_schemes  # noqa: E402
+from helper.storage.pretrained import build_model  # noqa: E402
+from helper.storage.run_folder import write_json  # noqa: E402
 
 # The paper's nine DAs, then every other DA of the registry.
 BENCHMARK_DAS = list(dict.fromkeys([*DA_NAMES, *standalone_names()]))

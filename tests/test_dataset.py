@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from conftest import ROOT, SHARED_DATA
-from helper.errors import DatasetNotFoundError
 from dataset import DATASETS, load_dataset, stratified_subset
 from dataset.tinyimagenet import load_tinyimagenet
+from helper.core.errors import DatasetNotFoundError
 from fixtures_data import write_fake_cifar10, write_fake_cifar100, write_fake_tinyimagenet
 
 

@@ -16,12 +16,13 @@ from distiller_zoo import DistillContext, build_distiller
 from distiller_zoo.DKD import DKDLoss
 from distiller_zoo.logit import LogitLoss
 from helper.augment import DAConfig, build_augmentation
-from helper.batches import Normalize
-from helper.checkpoint import load_checkpoint
-from helper.errors import UsageError
-from helper.distill import DistillStep, Objective
-from helper.run_log import read_metrics
-from helper.training import make_generators
+from helper.core.errors import UsageError
+from helper.core.seeds import make_generators
+from helper.data.splits import Normalize
+from helper.engine.objective import Objective
+from helper.engine.steps import DistillStep
+from helper.storage.checkpoint import load_checkpoint
+from helper.storage.run_folder import read_metrics
 from test_resume import assert_bitwise_equal
 from test_train_student import CountingModel
 

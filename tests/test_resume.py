@@ -10,8 +10,8 @@ import torch
 
 import train_teacher
 from conftest import ROOT, SINGLE_THREAD_ENV
-from helper.checkpoint import load_checkpoint
-from helper.run_log import read_metrics
+from helper.storage.checkpoint import load_checkpoint
+from helper.storage.run_folder import read_metrics
 
 TEACHER_RUN = "resnet8_digits_lr_0.05_decay_0.0005_trial_0"
 

@@ -12,8 +12,9 @@ from scipy import stats
 
 import eval_da_goodness
 import train_student
-from helper.run_log import prepare_run_folder
-from helper.training import Training, make_generators
+from helper.core.seeds import make_generators
+from helper.engine.run import Training
+from helper.storage.run_folder import prepare_run_folder
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 spec = importlib.util.spec_from_file_location("summarize", os.path.join(ROOT, "scripts", "summarize.py"))

@@ -13,14 +13,15 @@ from distiller_zoo import DistillContext, Distiller, build_distiller
 import train_teacher
 from conftest import ROOT
 from dataset import load_dataset
-from helper.checkpoint import load_checkpoint
-from models import model_dict
 from helper.augment import AugmentedBatch, DAConfig, build_augmentation, mixed_cross_entropy
-from helper.batches import DeviceSplit, Normalize
-from helper.distill import DistillStep, Objective
-from helper.errors import UsageError
-from helper.loops import run_epoch
-from helper.training import make_generators
+from helper.core.errors import UsageError
+from helper.core.seeds import make_generators
+from helper.data.splits import DeviceSplit, Normalize
+from helper.engine.loop import run_epoch
+from helper.engine.objective import Objective
+from helper.engine.steps import DistillStep
+from helper.storage.checkpoint import load_checkpoint
+from models import model_dict
 
 NINE_DAS = [("identity", "teacher_entropy"), ("flip", "teacher_entropy"), ("crop+flip", "teacher_entropy"),
             ("cutout", "teacher_entropy"), ("autoaugment", "teacher_entropy"), ("mixup", "teacher_entropy"),

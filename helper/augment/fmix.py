@@ -4,7 +4,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from helper.augment.base import AugmentedBatch, Augmentation, partners, sample_beta, unmixed
+from helper.augment.base import Augmentation, AugmentedBatch, partners, sample_beta, unmixed
 from helper.augment.params import Param
 
 

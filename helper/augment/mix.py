@@ -1,9 +1,9 @@
 """Mixup and CutMix: each view mixes its image with a partner of the batch."""
 import torch
 
-from helper.augment.base import AugmentedBatch, Augmentation, cast_like, partners, sample_beta, unmixed
+from helper.augment.base import Augmentation, AugmentedBatch, cast_like, partners, sample_beta, unmixed
 from helper.augment.params import Param
-from helper.image_ops import box_area, box_mask, sample_boxes
+from helper.core.image_ops import box_area, box_mask, sample_boxes
 
 
 def alpha_param(what):

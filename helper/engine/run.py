@@ -1,24 +1,17 @@
-"""The epoch loop shared by the training scripts: schedule, checkpoints, logs, exact resume."""
+"""A training run around the epoch loop (helper/engine/loop.py): CRD's schedule, checkpoints, logs, exact resume."""
 import bisect
 import os
-import random
 import time
 
-import numpy as np
 import torch
 
-from helper.checkpoint import load_checkpoint, save_checkpoint
-from helper.distributed import Processes
-from helper.errors import CheckpointError, UsageError
-from helper.run_log import FINISHED, RunLog, read_metrics
+from helper.core.errors import CheckpointError, UsageError
+from helper.core.processes import Processes
+from helper.core.seeds import restore_rng_state, rng_state
+from helper.storage.checkpoint import load_checkpoint, save_checkpoint
+from helper.storage.run_folder import FINISHED, RunLog, read_metrics
 
 RESUME_FILE = "last.pth"
-
-
-def seed_everything(seed):
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
 
 
 def learning_rate(epoch, base_lr, decay_epochs, decay_rate):
@@ -29,28 +22,6 @@ def learning_rate(epoch, base_lr, decay_epochs, decay_rate):
 def set_learning_rate(optimizer, lr):
     for group in optimizer.param_groups:
         group["lr"] = lr
-
-
-def make_generators(seed, names=("data", "augment")):
-    """Independent CPU generators, one per stream of randomness, all derived from --seed."""
-    return {name: torch.Generator().manual_seed(int(np.random.SeedSequence([seed, i]).generate_state(1)[0]))
-            for i, name in enumerate(names)}
-
-
-def rng_state(generators):
-    state = {f"generator_{name}": g.get_state() for name, g in generators.items()}
-    state["torch_cpu"] = torch.get_rng_state()
-    if torch.cuda.is_available():
-        state["torch_cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def restore_rng_state(state, generators):
-    for name, g in generators.items():
-        g.set_state(state[f"generator_{name}"])
-    torch.set_rng_state(state["torch_cpu"])
-    if "torch_cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["torch_cuda"])
 
 
 class Training:

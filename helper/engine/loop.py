@@ -1,5 +1,5 @@
 """The one epoch loop of every training phase, with the optimisation step as the object that
-varies (cross-entropy here; distillation and CRD's init phase in helper/distill.py), and evaluation.
+varies (cross-entropy here; distillation and CRD's init phase in helper/engine/steps.py), and evaluation.
 
 A step is called as ``step(images, target, index)`` on a standard-augmented uint8 batch and
 returns ``(loss, logits, target)`` of this process's shard (logits may be None where there are
@@ -7,12 +7,14 @@ none to score); ``step.prepare(epoch)`` sets the train/eval modes of its models 
 tells the step the epoch, for losses with a warm-up)."""
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
 
-from helper.batches import EVAL_BATCH_SIZE
-from helper.distributed import Processes
-from helper.errors import NonFiniteLossError
-from helper.performance import autocast
+from helper.core.errors import NonFiniteLossError
+from helper.core.modes import eval_mode
+from helper.core.processes import Processes
+from helper.core.progress import progress
+from helper.core.speed import autocast, prepare_model
+from helper.data.splits import EVAL_BATCH_SIZE
+from helper.storage.pretrained import load_model
 
 
 class NonFiniteGuard:
@@ -53,11 +55,6 @@ class EpochStats:
         return {f"{prefix}_loss": loss / seen, f"{prefix}_acc": 100.0 * correct / seen}
 
 
-def progress(iterable, desc, show=True):
-    # disable=None: bars on a terminal, silent in logs and CI; only the main process shows them.
-    return tqdm(iterable, desc=desc, leave=False, disable=None if show else True, dynamic_ncols=True)
-
-
 def run_epoch(step, split, batch_size, generators, epoch, epochs, processes=Processes(), phase=""):
     """One shuffled pass of `step` over `split` (epoch `epoch` of `epochs`); returns the mean train
     loss and accuracy. `phase` names a phase other than the main one ("init") in bars and errors."""
@@ -74,47 +71,29 @@ def run_epoch(step, split, batch_size, generators, epoch, epochs, processes=Proc
     return stats.result("train", processes)
 
 
-class CrossEntropyStep:
-    """train_teacher.py's step: cross-entropy of one model; with several processes each trains on
-    its shard of the same global batch."""
-
-    def __init__(self, model, optimizer, normalize, amp=False, processes=Processes()):
-        self.model, self.optimizer, self.normalize = model, optimizer, normalize
-        self.amp, self.processes = amp, processes
-
-    def prepare(self, epoch):
-        self.model.train()
-
-    def __call__(self, images, target, index):
-        shard = self.processes.shard
-        target = shard(target)
-        with autocast(images.device, self.amp):
-            logits = self.model(self.normalize(shard(images)))
-            loss = F.cross_entropy(logits, target)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
-        return loss.detach(), logits.detach(), target
-
-
 @torch.inference_mode()
 def evaluate_metrics(model, split, normalize, amp=False, processes=Processes(), batch_size=EVAL_BATCH_SIZE):
     """Mean cross-entropy, top-1 and top-5 accuracy (%) on a whole split, in eval mode; several
     processes each evaluate their shard of the split."""
-    was_training = model.training
-    model.eval()
     stats, top5 = EpochStats(split.device), torch.zeros((), dtype=torch.float64, device=split.device)
     indices = processes.shard(torch.arange(len(split))).split(batch_size)
-    for images, target, _ in split.batches(indices):
-        with autocast(split.device, amp):
-            logits = model(normalize(images)).float()
-        stats.update(F.cross_entropy(logits, target), logits, target)
-        best = logits.topk(min(5, logits.shape[1]), dim=1).indices
-        top5 += (best == target[:, None]).any(dim=1).sum()
-    model.train(was_training)
+    with eval_mode(model):
+        for images, target, _ in split.batches(indices):
+            with autocast(split.device, amp):
+                logits = model(normalize(images)).float()
+            stats.update(F.cross_entropy(logits, target), logits, target)
+            best = logits.topk(min(5, logits.shape[1]), dim=1).indices
+            top5 += (best == target[:, None]).any(dim=1).sum()
     result = stats.result("test", processes)
     result["test_acc5"] = 100.0 * float(processes.sum(top5)) / len(split)
     return result
+
+
+def evaluate_checkpoint(path, data, channels_last=True, amp=False, fallback_arch=None):
+    """evaluate_metrics of a checkpoint on ``data.test`` (a DeviceData), and its architecture (from the
+    checkpoint or its folder; ``fallback_arch`` if neither tells)."""
+    model, arch, _ = load_model(path, data.num_classes, data.test.device, fallback_arch=fallback_arch)
+    return evaluate_metrics(prepare_model(model, channels_last), data.test, data.normalize, amp), arch
 
 
 def evaluate(model, split, normalize, amp=False, processes=Processes(), batch_size=EVAL_BATCH_SIZE):

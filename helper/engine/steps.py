@@ -1,46 +1,36 @@
-"""The paper's objective as an optimisation step with a stronger DA (train_student.py), and the
-step of CRD's initialisation phase; helper.loops.run_epoch runs either over an epoch.
-
-    loss = gamma * CE(s(x), y)
-         + alpha * (lw1 * KL_T(s(x) || t(x)) + lw2 * CE_mix(s(x'), y_mix) + lw3 * KL_T(s(x') || t(x')))
-         + beta * other(features)
-
-x is the standard-augmented batch, x' its stronger-DA view; the target of x' is the teacher's
-output on x' (never the mixed labels, except in the lw2 term). KL_T is the objective's logit loss:
-Hinton's KL by default, a logit method's loss (DKD, DIST) with --method_as_kl."""
+"""The optimisation steps that helper.engine.loop.run_epoch runs over an epoch: cross-entropy
+(train_teacher.py), the paper's objective with a stronger DA (train_student.py; the objective itself
+is helper/engine/objective.py), and CRD's initialisation phase."""
 import torch
 import torch.nn.functional as F
 
-from distiller_zoo.KD import DistillKL
 from distiller_zoo.logit import ViewLogits
 from helper.augment import AugmentedBatch, mixed_cross_entropy
-from helper.distributed import Processes
-from helper.performance import autocast
+from helper.core.processes import Processes
+from helper.core.speed import autocast
 
 
-# Without --lw_mix the original code's KD term is KL on x alone: no view x' is made.
-PLAIN_KD = (1.0, 0.0, 0.0)
+class CrossEntropyStep:
+    """train_teacher.py's step: cross-entropy of one model; with several processes each trains on
+    its shard of the same global batch."""
 
+    def __init__(self, model, optimizer, normalize, amp=False, processes=Processes()):
+        self.model, self.optimizer, self.normalize = model, optimizer, normalize
+        self.amp, self.processes = amp, processes
 
-class Objective:
-    """The loss weights of a run (flags -r, -a, -b, --lw_mix, --kd_T) in one place; lw_mix None
-    is the original code's plain KD. ``logit_loss`` (a distiller_zoo.logit.LogitLoss) stands for
-    KL_T on x and x' (default: Hinton's KL at kd_T)."""
+    def prepare(self, epoch):
+        self.model.train()
 
-    def __init__(self, gamma, alpha, beta, lw_mix, kd_T, logit_loss=None):
-        self.gamma, self.alpha, self.beta = gamma, alpha, beta
-        self.lw_clean, self.lw_mix_ce, self.lw_view = PLAIN_KD if lw_mix is None else lw_mix
-        self.kl = DistillKL(kd_T) if logit_loss is None else logit_loss
-
-    def weights(self):
-        """The weight each term of the loss gets, as the run records it."""
-        return {"ce": self.gamma, "kl_x": self.alpha * self.lw_clean, "ce_mix_view": self.alpha * self.lw_mix_ce,
-                "kl_view": self.alpha * self.lw_view, "other": self.beta, "kd_T": self.kl.T}
-
-    @property
-    def needs_view(self):
-        """Whether the stronger-DA view x' enters the loss at all."""
-        return self.alpha != 0 and (self.lw_mix_ce != 0 or self.lw_view != 0)
+    def __call__(self, images, target, index):
+        shard = self.processes.shard
+        target = shard(target)
+        with autocast(images.device, self.amp):
+            logits = self.model(self.normalize(shard(images)))
+            loss = F.cross_entropy(logits, target)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        return loss.detach(), logits.detach(), target
 
 
 class DistillStep:
@@ -48,7 +38,7 @@ class DistillStep:
     mode, no gradients, one forward per input (cutmix_pick's teacher logits of the picked images
     are reused as their targets); the student sees x and x' in separate forward passes.
 
-    With several processes (helper.distributed) `images` is the global batch: every process makes
+    With several processes (helper.core.processes) `images` is the global batch: every process makes
     the same x and x' from it and trains on its shard; cutmix_pick's pool is scored shard by shard."""
 
     def __init__(self, student, teacher, distiller, augmentation, objective, optimizer, normalize,
