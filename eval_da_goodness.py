@@ -22,6 +22,7 @@ from helper.core.seeds import seed_everything
 from helper.core.speed import autocast, configure_backend, prepare_model
 from helper.data.device_data import load_device_data
 from helper.engine.loop import evaluate_metrics
+from helper.engine.runtime import Runtime
 from helper.goodness.measurement import measure_goodness
 from helper.goodness.plan import default_group_count
 from helper.goodness.report import METRICS, metrics_need_student, summarize
@@ -114,7 +115,7 @@ def main(argv=None):
     data = load_device_data(opt, device, processes)
     train = data.train
     teacher, arch, student = load_models(opt, data.num_classes, device)
-    teacher_result = evaluate_metrics(teacher, data.test, data.normalize, opt.amp, processes)
+    teacher_result = evaluate_metrics(teacher, data.test, Runtime(data.normalize, opt.amp, processes))
     teacher_acc = teacher_result["test_acc"]
     say = print if processes.is_main else (lambda *args: None)
     say(f"teacher {arch} ({opt.path_t}): test accuracy {teacher_acc:.2f}% "

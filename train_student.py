@@ -25,7 +25,8 @@ from helper.data.device_data import load_device_data
 from helper.engine.loop import evaluate, evaluate_metrics, run_epoch
 from helper.engine.objective import Objective
 from helper.engine.run import Training
-from helper.engine.steps import DistillStep, InitStep
+from helper.engine.runtime import Runtime
+from helper.engine.steps import DistillStep, InitStep, Networks
 from helper.storage.pretrained import build_model, load_teacher
 from helper.storage.run_folder import prepare_run_folder
 
@@ -139,6 +140,7 @@ def main(argv=None):
     configure_backend(device)
     data = load_device_data(opt, device, processes)
     train, test, normalize = data.train, data.test, data.normalize
+    runtime = Runtime(normalize, opt.amp, processes)
     teacher, teacher_arch, _ = load_teacher(opt, data.num_classes, device)
     for p in teacher.parameters():
         p.requires_grad_(False)
@@ -155,7 +157,7 @@ def main(argv=None):
 
     folder = os.path.join(opt.model_path, run_name(opt, teacher_arch))
     prepare_run_folder(folder, resume=opt.resume, overwrite=opt.overwrite)
-    teacher_result = evaluate_metrics(teacher, test, normalize, opt.amp, processes)
+    teacher_result = evaluate_metrics(teacher, test, runtime)
     teacher_acc = teacher_result["test_acc"]
     if processes.is_main:
         print(f"teacher {teacher_arch}: test accuracy {teacher_acc:.2f}% (top-5 "
@@ -174,30 +176,30 @@ def main(argv=None):
         if processes.is_main:
             print(f"resuming {folder} at epoch {training.start_epoch}")
     elif distiller.init_epochs:
-        run_init_phase(student, teacher, distiller, train, normalize, opt, generators, processes)
+        run_init_phase(Networks(student, teacher, distiller), train, runtime, opt, generators)
 
-    step = DistillStep(trained, teacher, distiller, augmentation, objective, optimizer, normalize,
-                       generators["augment"], augmentation.scored_by == "student", opt.amp, processes)
+    step = DistillStep(Networks(trained, teacher, distiller), objective, augmentation, optimizer, runtime,
+                       generators["augment"], pick_by_student=augmentation.scored_by == "student")
     summary = training.fit(
-        lambda epoch: run_epoch(step, train, opt.batch_size, generators, epoch, opt.epochs, processes),
-        lambda: evaluate(student, test, normalize, opt.amp, processes), best_name=f"{opt.model_s}_best.pth")
+        lambda epoch: run_epoch(step, train, opt.batch_size, generators, epoch, opt.epochs),
+        lambda: evaluate(student, test, runtime), best_name=f"{opt.model_s}_best.pth")
     if processes.is_main:
         print(f"done: last test loss {summary['last_test_loss']:.4f} (S. test loss), last accuracy "
               f"{summary['last_test_acc']:.2f}%, best {summary['best_test_acc']:.2f}%; run folder {folder}")
     return summary
 
 
-def run_init_phase(student, teacher, distiller, train, normalize, opt, generators, processes):
+def run_init_phase(networks, train, runtime, opt, generators):
     """CRD's initialisation for abound, factor and fsp, with its own SGD on the init parameters;
     with several processes, data-parallel as the main phase."""
-    modules = distiller.init_modules(student)
+    distiller = networks.distiller
+    modules = distiller.init_modules(networks.student)
     optimizer = torch.optim.SGD([p for m in modules for p in m.parameters()], lr=distiller.init_learning_rate(opt),
                                 momentum=opt.momentum, weight_decay=opt.weight_decay)
-    step = InitStep(student, teacher, distiller, modules, optimizer, normalize, processes)
+    step = InitStep(networks, modules, optimizer, runtime)
     for epoch in range(1, distiller.init_epochs + 1):
-        loss = run_epoch(step, train, opt.batch_size, generators, epoch, distiller.init_epochs, processes,
-                         phase="init")
-        if processes.is_main:
+        loss = run_epoch(step, train, opt.batch_size, generators, epoch, distiller.init_epochs, phase="init")
+        if runtime.processes.is_main:
             print(f"init epoch {epoch}/{distiller.init_epochs}  loss {loss['train_loss']:.4f}")
 
 

@@ -16,6 +16,7 @@ from helper.core.speed import configure_backend, prepare_model
 from helper.data.device_data import load_device_data
 from helper.engine.loop import evaluate, evaluate_checkpoint, run_epoch
 from helper.engine.run import Training
+from helper.engine.runtime import Runtime
 from helper.engine.steps import CrossEntropyStep
 from helper.storage.pretrained import build_model
 from helper.storage.run_folder import prepare_run_folder
@@ -68,10 +69,11 @@ def main(argv=None):
     training = Training(folder, opt, {"model": model}, optimizer, generators, identity, processes)
     if opt.resume and training.resume() and processes.is_main:
         print(f"resuming {folder} at epoch {training.start_epoch}")
-    step = CrossEntropyStep(trained, optimizer, data.normalize, opt.amp, processes)
+    runtime = Runtime(data.normalize, opt.amp, processes)
+    step = CrossEntropyStep(trained, optimizer, runtime)
     summary = training.fit(
-        lambda epoch: run_epoch(step, data.train, opt.batch_size, generators, epoch, opt.epochs, processes),
-        lambda: evaluate(model, data.test, data.normalize, opt.amp, processes), best_name=f"{opt.model}_best.pth")
+        lambda epoch: run_epoch(step, data.train, opt.batch_size, generators, epoch, opt.epochs),
+        lambda: evaluate(model, data.test, runtime), best_name=f"{opt.model}_best.pth")
     if processes.is_main:
         print(f"done: last test accuracy {summary['last_test_acc']:.2f}%, best {summary['best_test_acc']:.2f}%; "
               f"run folder {folder}")

@@ -29,6 +29,7 @@ from helper.core.seeds import seed_everything
 from helper.core.speed import autocast, configure_backend, prepare_model
 from helper.data.device_data import load_device_data
 from helper.engine.loop import evaluate
+from helper.engine.runtime import Runtime
 from helper.goodness.measurement import measure_originals
 from helper.storage.pretrained import load_teacher
 from helper.storage.run_folder import write_json
@@ -127,7 +128,7 @@ def main(argv=None):
     settings_for(opt, opt.n_groups)  # the T. stddev flags, checked before the teacher loads
     teacher, arch, _ = load_teacher(opt, data.num_classes, device)
     teacher = prepare_model(teacher, opt.channels_last, opt.compile)
-    _, teacher_acc = evaluate(teacher, data.test, data.normalize, opt.amp, processes)
+    _, teacher_acc = evaluate(teacher, data.test, Runtime(data.normalize, opt.amp, processes))
     say(f"teacher {arch} ({opt.path_t}): test accuracy {teacher_acc:.2f}%")
     compute_batch, _ = tune_compute_batch(opt, teacher, data, processes)
     settings = settings_for(opt, opt.n_groups, compute_batch)

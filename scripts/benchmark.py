@@ -70,7 +70,8 @@ from helper.core.speed import (autocast, configure_backend, fastest_batch, memor
                                synchronize)
 from helper.data.splits import DeviceSplit, Normalize  # noqa: E402
 from helper.engine.objective import Objective  # noqa: E402
-from helper.engine.steps import DistillStep  # noqa: E402
+from helper.engine.runtime import Runtime  # noqa: E402
+from helper.engine.steps import DistillStep, Networks  # noqa: E402
 from helper.goodness.compute_batch import fastest_compute_batch  # noqa: E402
 from helper.goodness.measurement import measure_goodness  # noqa: E402
 from helper.goodness.plan import GoodnessSettings  # noqa: E402
@@ -271,8 +272,8 @@ def distill_step(teacher, student, scheme, config, normalize, opt, device):
     objective = Objective(KD["gamma"], KD["alpha"], KD["beta"], KD["lw_mix"], KD["kd_T"])
     optimizer = torch.optim.SGD(list(student.parameters()) + list(distiller.parameters()), **SGD)
     generator = make_generators(opt.seed)["augment"]
-    return DistillStep(student, teacher, distiller, scheme.augmentation, objective, optimizer, normalize,
-                       generator, pick_by_student=scheme.scorer == "student", amp=opt.amp)
+    return DistillStep(Networks(student, teacher, distiller), objective, scheme.augmentation, optimizer,
+                       Runtime(normalize, opt.amp), generator, pick_by_student=scheme.scorer == "student")
 
 
 def real_step(step, split, opt):
@@ -285,7 +286,7 @@ def real_step(step, split, opt):
     batches = iter(order[:n_steps * opt.batch_size].view(n_steps, opt.batch_size))
 
     def run():
-        step(*split.batch(next(batches), step.generator))
+        step(*split.batch(next(batches), step.generator), 1)
     return run
 
 

@@ -7,7 +7,8 @@ The three runs, offline on digits, each on one CPU thread with fixed seeds: (a) 
 --compute_batch, so that no timing enters); (c) a KD student without a view
 (-r 0.1 -a 0.9 -b 0, no --lw_mix). Each side trains its own teacher. The figures compared: every value
 of metrics.jsonl but the seconds, summary.json's accuracies and losses, and the goodness JSON's t_stddev,
-ci95 and mean_entropy per DA. Each compared figure is printed; any difference exits with status 1.
+ci95 and mean_entropy per DA. Each compared figure is printed; any difference exits with status 1
+(figures that only this tree has are printed as new).
 The commit is checked out in a temporary `git worktree`, removed afterwards.
 """
 import argparse
@@ -81,13 +82,16 @@ def checked_out(commit, parent):
 
 
 def compare(before, after):
-    """Print each figure of either side with its two values; return the number of differences."""
+    """Print each figure of the commit with its value in both trees; return the number that differ.
+    Figures this tree adds (a new column of metrics.jsonl) are listed, not compared."""
     differences = 0
-    for name in sorted(set(before) | set(after), key=str):
-        old, new = before.get(name, "missing"), after.get(name, "missing")
+    for name in sorted(before):
+        old, new = before[name], after.get(name, "missing")
         same = old == new
         differences += not same
         print(f"{'same' if same else 'DIFF'}  {name}: {old!r} -> {new!r}")
+    for name in sorted(set(after) - set(before)):
+        print(f"new   {name}: {after[name]!r}")
     return differences
 
 

@@ -1,10 +1,7 @@
 """The one epoch loop of every training phase, with the optimisation step as the object that
-varies (cross-entropy here; distillation and CRD's init phase in helper/engine/steps.py), and evaluation.
-
-A step is called as ``step(images, target, index)`` on a standard-augmented uint8 batch and
-returns ``(loss, logits, target)`` of this process's shard (logits may be None where there are
-none to score); ``step.prepare(epoch)`` sets the train/eval modes of its models for an epoch (and
-tells the step the epoch, for losses with a warm-up)."""
+varies (helper/engine/steps.py: cross-entropy, distillation, CRD's init phase), and evaluation.
+An epoch's result is the mean loss, accuracy and loss terms of its samples (train_loss, train_acc,
+train_<term>)."""
 import torch
 import torch.nn.functional as F
 
@@ -14,6 +11,7 @@ from helper.core.processes import Processes
 from helper.core.progress import progress
 from helper.core.speed import autocast, prepare_model
 from helper.data.splits import EVAL_BATCH_SIZE
+from helper.engine.runtime import Runtime
 from helper.storage.pretrained import load_model
 
 
@@ -42,39 +40,49 @@ class EpochStats:
     def __init__(self, device):
         # loss sum, correct count, samples seen: one tensor, so processes reduce it in one call
         self.sums = torch.zeros(3, dtype=torch.float64, device=device)
+        self.term_sums = {}  # name -> sample-weighted sum of a loss term, as the loss's
 
-    def update(self, loss, logits, target):
+    def update(self, loss, logits, target, terms=None):
         n = len(target)
         correct = (logits.detach().argmax(dim=1) == target).sum().double() if logits is not None \
             else self.sums.new_zeros(())
         self.sums += torch.stack([loss.detach().double() * n, correct,
                                   torch.tensor(float(n), dtype=torch.float64, device=self.sums.device)])
+        for name, value in (terms or {}).items():
+            self.term_sums[name] = self.term_sums.get(name, 0) + value.detach().double() * n
 
     def result(self, prefix, processes=Processes()):
         loss, correct, seen = processes.sum(self.sums.clone()).tolist()
-        return {f"{prefix}_loss": loss / seen, f"{prefix}_acc": 100.0 * correct / seen}
+        result = {f"{prefix}_loss": loss / seen, f"{prefix}_acc": 100.0 * correct / seen}
+        if self.term_sums:
+            names = sorted(self.term_sums)
+            sums = processes.sum(torch.stack([self.term_sums[name] for name in names])).tolist()
+            result.update({f"{prefix}_{name}": total / seen for name, total in zip(names, sums)})
+        return result
 
 
-def run_epoch(step, split, batch_size, generators, epoch, epochs, processes=Processes(), phase=""):
+def run_epoch(step, split, batch_size, generators, epoch, epochs, phase=""):
     """One shuffled pass of `step` over `split` (epoch `epoch` of `epochs`); returns the mean train
-    loss and accuracy. `phase` names a phase other than the main one ("init") in bars and errors."""
-    step.prepare(epoch)
-    device = split.device
+    loss, accuracy and loss terms. `phase` names a phase other than the main one ("init") in bars
+    and errors."""
+    step.train_modes()
+    processes, device = step.runtime.processes, split.device
     stats, guard = EpochStats(device), NonFiniteGuard(device)
     name = f"{phase} {epoch}" if phase else epoch
     for number, batch in enumerate(progress(split.epoch(batch_size, generators), f"{phase or 'epoch'} "
                                             f"{epoch}/{epochs}", processes.is_main)):
-        loss, logits, target = step(*batch)
-        guard.observe(loss, number)
-        stats.update(loss, logits, target)
+        result = step(*batch, epoch)
+        guard.observe(result.loss, number)
+        stats.update(*result)
     guard.check(name, processes)
     return stats.result("train", processes)
 
 
 @torch.inference_mode()
-def evaluate_metrics(model, split, normalize, amp=False, processes=Processes(), batch_size=EVAL_BATCH_SIZE):
+def evaluate_metrics(model, split, runtime: Runtime, batch_size=EVAL_BATCH_SIZE):
     """Mean cross-entropy, top-1 and top-5 accuracy (%) on a whole split, in eval mode; several
     processes each evaluate their shard of the split."""
+    normalize, amp, processes = runtime.normalize, runtime.amp, runtime.processes
     stats, top5 = EpochStats(split.device), torch.zeros((), dtype=torch.float64, device=split.device)
     indices = processes.shard(torch.arange(len(split))).split(batch_size)
     with eval_mode(model):
@@ -93,10 +101,10 @@ def evaluate_checkpoint(path, data, channels_last=True, amp=False, fallback_arch
     """evaluate_metrics of a checkpoint on ``data.test`` (a DeviceData), and its architecture (from the
     checkpoint or its folder; ``fallback_arch`` if neither tells)."""
     model, arch, _ = load_model(path, data.num_classes, data.test.device, fallback_arch=fallback_arch)
-    return evaluate_metrics(prepare_model(model, channels_last), data.test, data.normalize, amp), arch
+    return evaluate_metrics(prepare_model(model, channels_last), data.test, Runtime(data.normalize, amp)), arch
 
 
-def evaluate(model, split, normalize, amp=False, processes=Processes(), batch_size=EVAL_BATCH_SIZE):
+def evaluate(model, split, runtime: Runtime, batch_size=EVAL_BATCH_SIZE):
     """Mean cross-entropy and top-1 accuracy (%) on a whole split (see evaluate_metrics)."""
-    result = evaluate_metrics(model, split, normalize, amp, processes, batch_size)
+    result = evaluate_metrics(model, split, runtime, batch_size)
     return result["test_loss"], result["test_acc"]
