@@ -69,7 +69,7 @@ from helper.core.seeds import make_generators  # noqa: E402
 from helper.core.speed import (autocast, configure_backend, fastest_batch, memory_format, prepare_model,  # noqa: E402
                                synchronize)
 from helper.data.splits import DeviceSplit, Normalize  # noqa: E402
-from helper.engine.objective import Objective  # noqa: E402
+from helper.engine.objective import PAPER_KD, Objective  # noqa: E402
 from helper.engine.runtime import Runtime  # noqa: E402
 from helper.engine.steps import DistillStep, Networks  # noqa: E402
 from helper.goodness.compute_batch import fastest_compute_batch  # noqa: E402
@@ -84,8 +84,7 @@ BENCHMARK_DAS = list(dict.fromkeys([*DA_NAMES, *standalone_names()]))
 DEFAULT_PAIRS = ("wrn_40_2:wrn_16_2", "resnet56:resnet20")
 NUM_CLASSES, IMAGE_SIZE, CHANNELS = 100, 32, 3  # CIFAR-100
 GROUP_BATCHES = 5  # batches per T. stddev group, as the paper
-# The paper's KD objective and CRD's optimiser (train_student.py's defaults).
-KD = {"gamma": 0.1, "alpha": 0.9, "beta": 0.0, "lw_mix": (1.0, 0.0, 1.0), "kd_T": 4.0}
+# CRD's optimiser (train_student.py's defaults); the objective is the paper's KD (PAPER_KD).
 SGD = {"lr": 0.05, "momentum": 0.9, "weight_decay": 5e-4}
 
 
@@ -268,8 +267,8 @@ def distill_step(teacher, student, scheme, config, normalize, opt, device):
     """train_student.py's DistillStep for ``scheme`` with the paper's KD settings."""
     feat_s, feat_t = probe_features(student, teacher, random_inputs(2, opt, device))
     distiller = build_distiller("kd", DistillContext(feat_s, feat_t, torch.zeros(0, dtype=torch.long),
-                                                     SimpleNamespace(**KD, logit_stand=False))).to(device)
-    objective = Objective(KD["gamma"], KD["alpha"], KD["beta"], KD["lw_mix"], KD["kd_T"])
+                                                     SimpleNamespace(**PAPER_KD, logit_stand=False))).to(device)
+    objective = Objective(PAPER_KD["gamma"], PAPER_KD["alpha"], PAPER_KD["beta"], PAPER_KD["lw_mix"], PAPER_KD["kd_T"])
     optimizer = torch.optim.SGD(list(student.parameters()) + list(distiller.parameters()), **SGD)
     generator = make_generators(opt.seed)["augment"]
     return DistillStep(Networks(student, teacher, distiller), objective, scheme.augmentation, optimizer,
@@ -450,7 +449,7 @@ def main(argv=None):
               "load_average_start": list(os.getloadavg()), "peak_memory": peak_memory_kind(device),
               "settings": {**{k: v for k, v in vars(opt).items() if k not in ("pairs", "out")},
                            "pairs": [f"{t}:{s}" for t, s in opt.pairs],
-                           "amp_active": opt.amp, "kd": KD, "sgd": SGD,
+                           "amp_active": opt.amp, "kd": PAPER_KD, "sgd": SGD,
                            "goodness_group_batches": GROUP_BATCHES},
               "pairs": {}}
     for teacher_name, student_name in opt.pairs:
