@@ -172,7 +172,9 @@ def python_problems(command):
     parse = getattr(script_module(command.program), "parse_args", None)
     if parse is None:
         return [f"{command}: {command.program} exposes no parse_args(argv)"]
-    problems = []
+    # a command a reader cannot paste: a variable no line above sets, a placeholder such as <ckpt>, ...
+    problems = [f"{command}: {token} is not a value" for token in command.argv
+                if "$" in token or re.fullmatch(r"<[^>]*>|\.\.\.", token)]
     if command.kind == "python":
         ok, text = run_parser(parse, command.argv)
         if not ok:
@@ -254,6 +256,10 @@ and `eval_da_goodness.py --renamed_flag 3`.
     assert block.argv[2:11] == ("-r", "0.1", "-a", "0.9", "-b", "0", "--lw_mix", "[1,0,1]", "--mix_mod")
     # argparse accepts the prefix --mix_mod for --mix_mode: only the --help check catches the rename
     assert python_problems(block) == [f"{block}: --mix_mod is not in train_student.py --help"]
+    placeholders = python_problems(documented_commands("`python tune_da.py --path_t <ckpt> --out $OUT ...`", "d")[0])
+    assert [p.split(": ", 2)[2] for p in placeholders[:3]] == [
+        "<ckpt> is not a value", "$OUT is not a value", "... is not a value"]
+    assert "its parser refuses it: UsageError: unrecognized arguments: ..." in placeholders[3]
     refused, missing = python_problems(inline)
     assert "its parser refuses it" in refused and "--no_such_flag" in refused
     assert missing.endswith("--no_such_flag is not in train_student.py --help")
