@@ -5,7 +5,7 @@
 # teacher's output as the target of the augmented view) on a stratified subset, SEEDS seeds per DA;
 # then T. stddev of every DA and summarize.py's statistics (per-DA means and standard deviations over
 # seeds, three correlations with p-values, bootstrap intervals that resample seeds within each DA).
-# The protocol (README, "The CPU study") was fixed from pilot runs before the study was run.
+# The protocol (docs/studies.md, "The CPU study") was fixed from pilot runs before the study was run.
 #   DATA_FOLDER=../shared/data bash scripts/cpu_study.sh
 #   PILOT=1 SEEDS=2 DATA_FOLDER=../shared/data bash scripts/cpu_study.sh   # the pilot: students only
 #   DRY_RUN=1 bash scripts/cpu_study.sh
