@@ -1,7 +1,9 @@
 """Flags shared by the training scripts, with CRD's names and defaults, and their checks."""
 import argparse
+import sys
 
 from dataset import DATASETS
+from helper.distributed import is_main_launch
 from helper.errors import UsageError
 
 # CRD trains these with lr 0.01 instead of 0.05.
@@ -11,7 +13,8 @@ CRD_EPOCHS, CRD_DECAY_EPOCHS = 240, (150, 180, 210)
 
 
 def default_decay_epochs(epochs):
-    """CRD's decay epochs at the same fractions of a run of `epochs` (exactly CRD's at 240)."""
+    """CRD's decay epochs at the same fractions of a run of `epochs` (exactly CRD's at 240); those
+    that round to the same epoch count once (finalize_training_args prints a note)."""
     return sorted({max(1, round(e * epochs / CRD_EPOCHS)) for e in CRD_DECAY_EPOCHS})
 
 
@@ -116,9 +119,22 @@ def finalize_training_args(opt, model_name):
     for flag in ("train_subset", "test_subset"):
         if getattr(opt, flag) is not None and getattr(opt, flag) <= 1:
             raise UsageError(f"--{flag} must be at least 2, got {getattr(opt, flag)}")
+    if opt.lr_decay_epochs is None and len(decay) < len(CRD_DECAY_EPOCHS) and is_main_launch():
+        print(f"note: {decay_collision(opt.epochs, [e * opt.epoch_factor for e in decay])}", file=sys.stderr)
     opt.epochs *= opt.epoch_factor
     opt.lr_decay_epochs = [e * opt.epoch_factor for e in decay]
     return opt
+
+
+def decay_collision(epochs, decay):
+    """What CRD's schedule became when scaling merged some of its decay epochs."""
+    return (f"--epochs {epochs} scales CRD's lr decay epochs {_joined(CRD_DECAY_EPOCHS)} (of {CRD_EPOCHS}) onto "
+            f"the same epochs, so the decay epochs are {_joined(decay)} ({len(decay)} of CRD's "
+            f"{len(CRD_DECAY_EPOCHS)}); --lr_decay_epochs chooses another schedule")
+
+
+def _joined(numbers):
+    return ",".join(map(str, numbers))
 
 
 def parse_int_list(text):

@@ -27,6 +27,18 @@ def test_crd_step_schedule():
     assert default_decay_epochs(960) == [600, 720, 840]
 
 
+COLLISION_NOTE = ("note: --epochs 2 scales CRD's lr decay epochs 150,180,210 (of 240) onto the same epochs, so the "
+                  "decay epochs are 1,2 (2 of CRD's 3); --lr_decay_epochs chooses another schedule")
+
+
+@pytest.mark.parametrize("epochs, decay, note", [(2, [1, 2], COLLISION_NOTE), (8, [5, 6, 7], ""),
+                                                 (240, [150, 180, 210], "")])
+def test_scaled_decay_epochs_that_collide_are_kept_and_noted_once(capsys, epochs, decay, note):
+    opt = train_teacher.parse_args(["--model", "resnet8", "--epochs", str(epochs)])
+    assert opt.lr_decay_epochs == decay  # the schedule of existing runs, unchanged
+    assert capsys.readouterr().err.strip() == note
+
+
 def test_list_flags_parse_without_eval():
     assert parse_int_list("150,180,210") == [150, 180, 210]
     assert parse_float_list("[1,0,1]") == [1.0, 0.0, 1.0]
