@@ -2,6 +2,7 @@
 import bisect
 import os
 import random
+import sys
 import time
 
 import numpy as np
@@ -31,10 +32,17 @@ def set_learning_rate(optimizer, lr):
         group["lr"] = lr
 
 
-def make_generators(seed, names=("data", "augment")):
+# The streams of randomness, each seeded by its position: append only, so that the existing ones
+# keep their seeds (and a teacher's numbers) when one is added. The stronger DA has a stream of its
+# own, so that students of the same seed differing only in the DA see the same batches, crops and flips.
+STREAMS = ("data", "augment", "stronger_da")
+STANDARD_STREAMS = STREAMS[:2]  # batch order, standard DA: all a run without a stronger DA draws
+
+
+def make_generators(seed, names=STREAMS):
     """Independent CPU generators, one per stream of randomness, all derived from --seed."""
-    return {name: torch.Generator().manual_seed(int(np.random.SeedSequence([seed, i]).generate_state(1)[0]))
-            for i, name in enumerate(names)}
+    return {name: torch.Generator().manual_seed(
+        int(np.random.SeedSequence([seed, STREAMS.index(name)]).generate_state(1)[0])) for name in names}
 
 
 def rng_state(generators):
@@ -46,11 +54,16 @@ def rng_state(generators):
 
 
 def restore_rng_state(state, generators):
+    """Returns the names of the streams the state has none for (a checkpoint older than they are):
+    those start afresh from the seed."""
+    missing = [name for name in generators if f"generator_{name}" not in state]
     for name, g in generators.items():
-        g.set_state(state[f"generator_{name}"])
+        if name not in missing:
+            g.set_state(state[f"generator_{name}"])
     torch.set_rng_state(state["torch_cpu"])
     if "torch_cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["torch_cuda"])
+    return missing
 
 
 class Training:
@@ -83,11 +96,18 @@ class Training:
             for key, module in self.modules.items():
                 module.load_state_dict(state[key])
             self.optimizer.load_state_dict(state["optimizer"])
-            restore_rng_state(state["rng"], self.generators)
+            missing = restore_rng_state(state["rng"], self.generators)
         except (KeyError, RuntimeError, ValueError) as err:
             raise CheckpointError(f"cannot resume from {path}: {str(err).splitlines()[0]}") from None
+        if missing:
+            self._note(f"{path} has no state of the random stream {', '.join(missing)} (it is older): "
+                       "that stream starts afresh from --seed")
         self.start_epoch, self.best_acc = state["epoch"] + 1, state["best_accuracy"]
         return True
+
+    def _note(self, text):
+        if self.processes.is_main:
+            print(f"note: {text}", file=sys.stderr)
 
     def fit(self, train_one_epoch, evaluate, best_name="best.pth"):
         """Run the remaining epochs. train_one_epoch(epoch) -> dict of train metrics;

@@ -12,6 +12,7 @@ import train_teacher
 from conftest import ROOT, SINGLE_THREAD_ENV
 from helper.checkpoint import load_checkpoint
 from helper.run_log import read_metrics
+from helper.training import STANDARD_STREAMS, make_generators, restore_rng_state, rng_state
 
 TEACHER_RUN = "resnet8_digits_lr_0.05_decay_0.0005_trial_0"
 
@@ -106,3 +107,13 @@ def test_finished_run_is_refused_without_resume_or_overwrite(tmp_path):
     assert again.returncode == 2 and "Traceback" not in again.stderr
     assert "already holds a finished run" in again.stderr and "--overwrite" in again.stderr
     assert os.path.getmtime(tmp_path / TEACHER_RUN / "ckpt_epoch_1.pth") == before
+
+
+def test_a_state_older_than_a_stream_restores_the_others_and_starts_it_from_the_seed():
+    older = make_generators(0, STANDARD_STREAMS)
+    for g in older.values():
+        torch.rand(5, generator=g)
+    generators = make_generators(0)
+    assert restore_rng_state(rng_state(older), generators) == ["stronger_da"]
+    assert all(torch.equal(generators[name].get_state(), older[name].get_state()) for name in STANDARD_STREAMS)
+    assert torch.equal(generators["stronger_da"].get_state(), make_generators(0)["stronger_da"].get_state())
