@@ -181,7 +181,7 @@ def main(argv=None):
         run_init_phase(student, teacher, distiller, train, normalize, opt, generators, processes)
 
     step = DistillStep(trained, teacher, distiller, augmentation, objective, optimizer, normalize,
-                       generators["augment"], augmentation.scored_by == "student", opt.amp, processes)
+                       generators["stronger_da"], augmentation.scored_by == "student", opt.amp, processes)
     summary = training.fit(
         lambda epoch: run_epoch(step, train, opt.batch_size, generators, epoch, opt.epochs, processes),
         lambda: evaluate(student, test, normalize, opt.amp, processes), best_name=f"{opt.model_s}_best.pth")

@@ -16,7 +16,7 @@ from helper.options import add_data_args, add_speed_args, add_training_args, fin
 from helper.performance import configure_backend, prepare_model
 from helper.pretrained import build_model, load_model
 from helper.run_log import prepare_run_folder
-from helper.training import Training, make_generators, seed_everything
+from helper.training import STANDARD_STREAMS, Training, make_generators, seed_everything
 
 
 def parse_args(argv=None):
@@ -62,7 +62,7 @@ def main(argv=None):
     trained = processes.wrap(model)
     optimizer = torch.optim.SGD(trained.parameters(), lr=opt.learning_rate, momentum=opt.momentum,
                                 weight_decay=opt.weight_decay)
-    generators = make_generators(opt.seed)
+    generators = make_generators(opt.seed, STANDARD_STREAMS)
     identity = {"arch": opt.model, "num_classes": data.num_classes, "dataset": opt.dataset}
     training = Training(folder, opt, {"model": model}, optimizer, generators, identity, processes)
     if opt.resume and training.resume() and processes.is_main:

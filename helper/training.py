@@ -2,6 +2,7 @@
 import bisect
 import os
 import random
+import sys
 import time
 
 import numpy as np
@@ -10,6 +11,7 @@ import torch
 from helper.checkpoint import load_checkpoint, save_checkpoint
 from helper.distributed import Processes
 from helper.errors import CheckpointError, UsageError
+from helper.options import run_settings
 from helper.run_log import FINISHED, RunLog, read_metrics
 
 RESUME_FILE = "last.pth"
@@ -31,10 +33,17 @@ def set_learning_rate(optimizer, lr):
         group["lr"] = lr
 
 
-def make_generators(seed, names=("data", "augment")):
+# The streams of randomness, each seeded by its position: append only, so that the existing ones
+# keep their seeds (and a teacher's numbers) when one is added. The stronger DA has a stream of its
+# own, so that students of the same seed differing only in the DA see the same batches, crops and flips.
+STREAMS = ("data", "augment", "stronger_da")
+STANDARD_STREAMS = STREAMS[:2]  # batch order, standard DA: all a run without a stronger DA draws
+
+
+def make_generators(seed, names=STREAMS):
     """Independent CPU generators, one per stream of randomness, all derived from --seed."""
-    return {name: torch.Generator().manual_seed(int(np.random.SeedSequence([seed, i]).generate_state(1)[0]))
-            for i, name in enumerate(names)}
+    return {name: torch.Generator().manual_seed(
+        int(np.random.SeedSequence([seed, STREAMS.index(name)]).generate_state(1)[0])) for name in names}
 
 
 def rng_state(generators):
@@ -46,11 +55,23 @@ def rng_state(generators):
 
 
 def restore_rng_state(state, generators):
+    """Returns the names of the streams the state has none for (a checkpoint older than they are):
+    those start afresh from the seed."""
+    missing = [name for name in generators if f"generator_{name}" not in state]
     for name, g in generators.items():
-        g.set_state(state[f"generator_{name}"])
+        if name not in missing:
+            g.set_state(state[f"generator_{name}"])
     torch.set_rng_state(state["torch_cpu"])
     if "torch_cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["torch_cuda"])
+    return missing
+
+
+def changed_settings(recorded, current):
+    """'name=old (now new)' for each setting recorded at a run's start that differs now (a setting
+    that only one side knows, a flag added or removed since, is not compared)."""
+    return [f"{name}={recorded[name]} (now {current[name]})" for name in sorted(recorded.keys() & current.keys())
+            if recorded[name] != current[name]]
 
 
 class Training:
@@ -61,12 +82,13 @@ class Training:
         self.folder, self.opt, self.processes = folder, opt, processes
         self.modules, self.optimizer, self.generators = modules, optimizer, generators
         self.identity = identity  # arch, num_classes, dataset (+ the student run's names)
+        self.settings = run_settings(opt)  # what the run computes; a resumed run must keep it
         self.start_epoch, self.best_acc = 1, 0.0
 
     def checkpoint(self, epoch, accuracy):
         state = {key: module.state_dict() for key, module in self.modules.items()}
         state.update(self.identity, epoch=epoch, accuracy=accuracy, best_accuracy=self.best_acc,
-                     optimizer=self.optimizer.state_dict(), rng=rng_state(self.generators))
+                     optimizer=self.optimizer.state_dict(), rng=rng_state(self.generators), settings=self.settings)
         return state
 
     def resume(self):
@@ -79,15 +101,34 @@ class Training:
             if state.get(key) != self.identity.get(key):
                 raise UsageError(f"cannot resume {path}: it was a run with {key}={state.get(key)}, "
                                  f"not {self.identity.get(key)}")
+        self._check_settings(path, state.get("settings"))
         try:
             for key, module in self.modules.items():
                 module.load_state_dict(state[key])
             self.optimizer.load_state_dict(state["optimizer"])
-            restore_rng_state(state["rng"], self.generators)
+            missing = restore_rng_state(state["rng"], self.generators)
         except (KeyError, RuntimeError, ValueError) as err:
             raise CheckpointError(f"cannot resume from {path}: {str(err).splitlines()[0]}") from None
+        if missing:
+            self._note(f"{path} has no state of the random stream {', '.join(missing)} (it is older): "
+                       "that stream starts afresh from --seed")
         self.start_epoch, self.best_acc = state["epoch"] + 1, state["best_accuracy"]
         return True
+
+    def _check_settings(self, path, recorded):
+        """Refuse, before anything is written, to carry on a run with other settings than its start's."""
+        if recorded is None:
+            self._note(f"{path} records no settings (it is older): the flags could not be checked "
+                       "against those the run started with")
+            return
+        changed = changed_settings(recorded, self.settings)
+        if changed:
+            raise UsageError(f"cannot resume {path}: it was started with {', '.join(changed)}; resume with "
+                             "the same flags, or start a new run (--trial)")
+
+    def _note(self, text):
+        if self.processes.is_main:
+            print(f"note: {text}", file=sys.stderr)
 
     def fit(self, train_one_epoch, evaluate, best_name="best.pth"):
         """Run the remaining epochs. train_one_epoch(epoch) -> dict of train metrics;
