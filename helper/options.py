@@ -33,9 +33,12 @@ def add_data_args(parser):
                             "by the processes of a machine)")
     group.add_argument("--download", action="store_true", help="fetch the data set if missing (online only)")
     group.add_argument("--train_subset", type=int, default=None,
-                       help="train on a stratified random subset of this size (fixed by --seed)")
+                       help="train on a stratified random subset of this size (fixed by --subset_seed)")
     group.add_argument("--test_subset", type=int, default=None,
-                       help="evaluate on a stratified random subset of this size (fixed by --seed)")
+                       help="evaluate on a stratified random subset of this size (fixed by --subset_seed)")
+    group.add_argument("--subset_seed", type=int, default=None,
+                       help="seed that draws the subsets (default: --seed); fix it to compare seeds or DAs "
+                            "on one subset")
     group.add_argument("--device", default="auto", help="auto (CUDA if present, else CPU), cpu, cuda, cuda:1, ...")
     group.add_argument("--seed", type=int, default=0, help="all randomness flows from this seed")
     return group

@@ -26,7 +26,7 @@ VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*
 # The knobs a documented shell command may set; the environment's own values must not leak in.
 SCRIPT_KNOBS = ("DRY_RUN", "EPOCHS", "TRIALS", "TRAIN_SUBSET", "TEST_SUBSET", "N_GROUPS", "PAIRS", "TEACHERS", "DAS",
                 "TEACHER_PATTERN", "SAVE_ROOT", "DATASET", "DATA_FOLDER", "DEVICE", "PYTHON", "LAUNCH", "SEEDS",
-                "PILOT", "IMAGENET_SETS", "PARALLEL", "TEACHER_SOURCES", "EXPECTED_ACC", "SKIP_CHECK")
+                "PILOT", "SETTING", "SUBSET_SEED", "IMAGENET_SETS", "PARALLEL", "TEACHER_SOURCES", "EXPECTED_ACC", "SKIP_CHECK")
 # Links to pages that a parallel branch writes (the lead merges them together); drop once merged.
 WRITTEN_ELSEWHERE = {"docs/architecture.md"}
 
