@@ -15,7 +15,7 @@ from distiller_zoo.options import add_logit_args, check_logit_args, kl_term
 from helper.augment import build_augmentation, canonical_da, da_help, da_record
 from helper.cli.da_options import add_da_args, check_da_args, da_config
 from helper.cli.options import (add_data_args, add_speed_args, add_teacher_args, add_training_args, check_teacher_args,
-                                finalize_training_args, parse_float_list)
+                                finalize_training_args, parse_float_list, run_settings)
 from helper.cli.script import run_main, script_parser
 from helper.core.errors import UsageError
 from helper.core.processes import init_processes
@@ -171,7 +171,7 @@ def main(argv=None):
                                 lr=opt.learning_rate, momentum=opt.momentum, weight_decay=opt.weight_decay)
     identity = run_identity(opt, data.num_classes, teacher_arch, teacher_acc, objective)
     training = Training(folder, opt, {"model": student, "distiller": distiller}, optimizer,
-                        generators, identity, processes)
+                        generators, identity, run_settings(opt), processes)
     if opt.resume and training.resume():
         if processes.is_main:
             print(f"resuming {folder} at epoch {training.start_epoch}")
@@ -179,7 +179,7 @@ def main(argv=None):
         run_init_phase(Networks(student, teacher, distiller), train, runtime, opt, generators)
 
     step = DistillStep(Networks(trained, teacher, distiller), objective, augmentation, optimizer, runtime,
-                       generators["augment"], pick_by_student=augmentation.scored_by == "student")
+                       generators["stronger_da"], pick_by_student=augmentation.scored_by == "student")
     summary = training.fit(
         lambda epoch: run_epoch(step, train, opt.batch_size, generators, epoch, opt.epochs),
         lambda: evaluate(student, test, runtime), best_name=f"{opt.model_s}_best.pth")

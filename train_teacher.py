@@ -8,10 +8,10 @@ import os
 
 import torch
 
-from helper.cli.options import add_data_args, add_speed_args, add_training_args, finalize_training_args
+from helper.cli.options import add_data_args, add_speed_args, add_training_args, finalize_training_args, run_settings
 from helper.cli.script import run_main, script_parser
 from helper.core.processes import init_processes
-from helper.core.seeds import make_generators, seed_everything
+from helper.core.seeds import STANDARD_STREAMS, make_generators, seed_everything
 from helper.core.speed import configure_backend, prepare_model
 from helper.data.device_data import load_device_data
 from helper.engine.loop import evaluate, evaluate_checkpoint, run_epoch
@@ -64,9 +64,9 @@ def main(argv=None):
     trained = processes.wrap(model)
     optimizer = torch.optim.SGD(trained.parameters(), lr=opt.learning_rate, momentum=opt.momentum,
                                 weight_decay=opt.weight_decay)
-    generators = make_generators(opt.seed)
+    generators = make_generators(opt.seed, STANDARD_STREAMS)
     identity = {"arch": opt.model, "num_classes": data.num_classes, "dataset": opt.dataset}
-    training = Training(folder, opt, {"model": model}, optimizer, generators, identity, processes)
+    training = Training(folder, opt, {"model": model}, optimizer, generators, identity, run_settings(opt), processes)
     if opt.resume and training.resume() and processes.is_main:
         print(f"resuming {folder} at epoch {training.start_epoch}")
     runtime = Runtime(data.normalize, opt.amp, processes)

@@ -93,7 +93,9 @@ def study_identity(opt, settings):
             "seed": opt.seed, "n_groups": settings.n_groups, "group_batches": settings.group_batches,
             "batch_size": settings.batch_size, "grouping": settings.grouping,
             "da_granularity": opt.da_granularity, "templates": opt.mix_mode, "prune_after": opt.prune_after,
-            "n_bootstrap": opt.n_bootstrap, "n_startup_trials": opt.n_startup_trials}
+            "n_bootstrap": opt.n_bootstrap, "n_startup_trials": opt.n_startup_trials,
+            # only when set, so that studies recorded before the flag existed still resume
+            **({} if opt.subset_seed is None else {"subset_seed": opt.subset_seed})}
 
 
 def student_command(opt, spec):
@@ -101,7 +103,9 @@ def student_command(opt, spec):
     words = ["python", "train_student.py", "--path_t", opt.path_t, "--model_s", opt.model_s or "MODEL_S",
              "--distill", "kd", *kd_flags(PAPER_KD), "--mix_mode", spec, "--dataset", opt.dataset]
     if opt.train_subset is not None:
-        words += ["--train_subset", str(opt.train_subset)]
+        # the subset the DA was tuned on, whatever seed the student then trains with
+        subset_seed = opt.seed if opt.subset_seed is None else opt.subset_seed
+        words += ["--train_subset", str(opt.train_subset), "--subset_seed", str(subset_seed)]
     if opt.data_folder != "./data":
         words += ["--data_folder", opt.data_folder]
     if opt.da_granularity != "sample":

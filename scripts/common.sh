@@ -10,6 +10,7 @@
 #   EPOCHS        epochs of a standard run (the scripts' --epoch_factor still multiplies it)
 #   TRIALS        trials per student setting (3, as the paper averages at least 3 runs)
 #   TRAIN_SUBSET, TEST_SUBSET   train / evaluate on stratified subsets of this size
+#   SUBSET_SEED   draw those subsets with this seed (--subset_seed): one subset for every seed and DA
 #   N_GROUPS      groups of 5 batches per T. stddev estimate (eval_da_goodness.py's default)
 #   DATA_FOLDER, DEVICE         passed on as --data_folder, --device
 #   PAIRS, TEACHERS, DAS        space-separated subsets, e.g. PAIRS="vgg13:vgg8" DAS="cutmix mixup"
@@ -59,6 +60,7 @@ DATA_FLAGS=(--dataset "$DATASET")
 [[ -n "${DATA_FOLDER:-}" ]] && DATA_FLAGS+=(--data_folder "$DATA_FOLDER")
 [[ -n "${TRAIN_SUBSET:-}" ]] && DATA_FLAGS+=(--train_subset "$TRAIN_SUBSET")
 [[ -n "${TEST_SUBSET:-}" ]] && DATA_FLAGS+=(--test_subset "$TEST_SUBSET")
+[[ -n "${SUBSET_SEED:-}" ]] && DATA_FLAGS+=(--subset_seed "$SUBSET_SEED")
 [[ -n "${DEVICE:-}" ]] && DATA_FLAGS+=(--device "$DEVICE")
 EPOCH_FLAGS=()
 [[ -n "${EPOCHS:-}" ]] && EPOCH_FLAGS=(--epochs "$EPOCHS")

@@ -39,14 +39,18 @@ def subset_split(source, target, n, seed):
     return len(keep)
 
 
-def main(argv=None):
+def parse_args(argv=None):
     parser = script_parser(__doc__)
     parser.add_argument("--data_folder", default="./data", help="folder holding cifar-100-python/")
     parser.add_argument("--out", required=True, help="folder to write cifar-100-python/ into")
     parser.add_argument("--train", type=int, default=10000, help="training images kept (stratified)")
     parser.add_argument("--test", type=int, default=2000, help="test images kept (stratified)")
     parser.add_argument("--seed", type=int, default=0)
-    opt = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    opt = parse_args(argv)
     source = os.path.join(opt.data_folder, "cifar-100-python")
     if not all(os.path.isfile(os.path.join(source, f)) for f in ("train", "test", "meta")):
         raise DatasetNotFoundError(f"CIFAR-100 not found at {source} (expected cifar-100-python/{{train,test,meta}})")

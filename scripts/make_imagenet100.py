@@ -60,7 +60,7 @@ def build(imagenet, out, classes):
             os.symlink(target, link)
 
 
-def main(argv=None):
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--imagenet", required=True, help="ImageNet folder holding train/ and val/ by wnid")
     parser.add_argument("--out", required=True, help="folder to create, e.g. <data_folder>/imagenet100")
@@ -68,7 +68,11 @@ def main(argv=None):
     source.add_argument("--classes", default=None, help=f"class list: a text file of wnids or a zip of */train/<wnid> folders (default: {DEFAULT_CLASSES})")
     source.add_argument("--seed", type=int, default=None, help="draw the classes from --imagenet's with this seed")
     parser.add_argument("--n_classes", type=int, default=100, help="classes to draw with --seed")
-    opt = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    opt = parse_args(argv)
     if not os.path.isdir(os.path.join(opt.imagenet, "train")):
         fail(f"{opt.imagenet}/train not found (expected <imagenet>/{{train,val}}/<wnid>/*.JPEG)")
     if opt.seed is not None:

@@ -7,15 +7,25 @@ args.json for the loss weights and the epoch factor) and the JSON files of eval_
 Trials (seeds) of one setting are averaged (mean and sample std). Per teacher/student pair and
 setting it writes a table of every DA (T. stddev with its interval next to the student's test loss and
 accuracy), the Pearson, Spearman and Kendall correlations between T. stddev and the per-DA mean S. test
-loss with their p-values, a bootstrap interval of each correlation that resamples the seeds within
-each DA (how much of it is the luck of the seeds), the spread of S. test loss between DAs against its
-seed noise, and a scatter plot with both as error bars; across pairs, an accuracy table of every
-setting (KD, KD+CutMixPick, KD 960 epochs, CRD+KD, ...) and a T. stddev table of every teacher.
+loss with their p-values, a bootstrap interval of each correlation (how much of it is the luck of the
+seeds), the seed-blocked test of the DA effect on S. test loss, the spread of S. test loss between DAs
+against its seed noise, a CSV of every run and a scatter plot with both as error bars; across pairs,
+an accuracy table of every setting (KD, KD+CutMixPick, KD 960 epochs, CRD+KD, ...) and a T. stddev
+table of every teacher.
+
+Runs of one condition are paired by the seed they used (args.json's --seed; the study scripts pass
+--seed = --trial): the DAs of one seed share every other random draw (batch order, standard DA,
+initialisation), so the seed is a block. The DA effect is tested within blocks, by a two-way additive
+model DA + seed (its F test) and by Friedman's rank test, on the seeds that have every DA; the paired
+noise is that model's residual std. The correlation's interval resamples whole seeds (every DA of a
+drawn seed together), which keeps the pairing; the older interval that resamples the seeds within
+each DA independently is reported beside it.
 
     python scripts/summarize.py --runs save/cpu_study/.../student_model --out ... --spread_only
 
-reports the spread against the noise alone, without T. stddev: the pilot of a study, whose setting is
-chosen before any correlation is seen.
+reports the DA effect against the noise alone, without T. stddev: the pilot of a study, whose setting
+is chosen before any correlation is seen (criterion: the seed-blocked F test's p < 0.05 and a spread
+of at least twice the paired noise).
 """
 import argparse
 import csv
@@ -42,6 +52,9 @@ MIN_DAS_FOR_CORRELATION = 3
 SCIPY_TESTS = {"pearson": stats.pearsonr, "spearman": stats.spearmanr, "kendall": stats.kendalltau}
 COEFFICIENTS = tuple(SCIPY_TESTS)
 N_BOOTSTRAP = 2000
+# A pilot's setting shows a DA effect worth correlating: the seed-blocked F test rejects "no DA
+# effect" and the DA means spread at least this many paired-noise stds.
+PILOT_P, PILOT_RATIO = 0.05, 2.0
 DASH = "—"
 
 
@@ -56,11 +69,16 @@ class Run:
     epochs: int
     da: object       # the DA's name, or None when no stronger-DA view enters the loss (plain KD)
     trial: str
+    seed: str        # the --seed the run used: runs of one condition pair on it
     last_acc: float
     best_acc: float
     last_loss: float
     teacher_acc: object
     train_accs: tuple = ()  # training accuracy of every epoch (metrics.jsonl), to see a plateau
+
+    @property
+    def last_train_acc(self):
+        return self.train_accs[-1] if self.train_accs else None
 
     @property
     def condition(self):
@@ -115,6 +133,7 @@ def run_from_files(summary, args, metrics=()):
         method=method_name(summary["distill"], objective),
         schedule="" if epoch_factor == 1 else f"{epochs} epochs", epochs=epochs,
         da=canonical_name(summary.get("da")) if uses_view(objective) else None, trial=str(summary.get("trial", "")),
+        seed=str(args.get("seed", summary.get("trial", ""))),
         last_acc=float(summary["last_test_acc"]), best_acc=float(summary["best_test_acc"]),
         last_loss=float(summary["last_test_loss"]), teacher_acc=summary.get("teacher_test_acc"),
         train_accs=tuple(float(m["train_acc"]) for m in metrics if "train_acc" in m))
@@ -189,12 +208,19 @@ def mean_std(values):
     return mean, std, n
 
 
+def number_order(text):
+    """Sort key of trial and seed ids: 2 before 10."""
+    return (len(text), text)
+
+
 def aggregate(runs):
-    """Trials of one setting averaged: the numbers a table cell shows, and each trial's S. test loss."""
-    runs = sorted(runs, key=lambda r: (len(r.trial), r.trial))  # trial 2 before trial 10
+    """Trials of one setting averaged: the numbers a table cell shows, and each trial's S. test loss
+    and seed."""
+    runs = sorted(runs, key=lambda r: number_order(r.trial))
     loss, acc, best = (mean_std([getattr(r, f) for r in runs]) for f in ("last_loss", "last_acc", "best_acc"))
     return {"s_test_loss": loss[:2], "last_acc": acc[:2], "best_acc": best[:2], "n": loss[2],
-            "trials": [r.trial for r in runs], "s_test_losses": [r.last_loss for r in runs]}
+            "trials": [r.trial for r in runs], "seeds": [r.seed for r in runs],
+            "s_test_losses": [r.last_loss for r in runs]}
 
 
 def spread_against_noise(losses):
@@ -211,6 +237,72 @@ def spread_against_noise(losses):
     return {"n_das": len(means), "seeds": sorted({len(v) for v in losses.values()}),
             "between_da_std": between, "range": max(means) - min(means), "seed_std": seed_std,
             "ratio": between / seed_std if seed_std > 0 else float("nan")}
+
+
+def paired_table(seeded_losses):
+    """The seed-blocked table of {da: [(seed, S. test loss), ...]}: (DAs, seeds that have every DA,
+    array DA x seed, notes). A seed missing a DA is dropped (with a note): the blocked statistics
+    need complete blocks. Runs of one DA that share a seed are averaged (with a note)."""
+    cells = {da: defaultdict(list) for da in seeded_losses}
+    for da, pairs in seeded_losses.items():
+        for seed, loss in pairs:
+            cells[da][seed].append(loss)
+    das = list(seeded_losses)
+    every = set.union(*(set(c) for c in cells.values())) if cells else set()
+    seeds = sorted(set.intersection(*(set(c) for c in cells.values())) if cells else set(), key=number_order)
+    notes = [f"seed {seed} dropped from the seed-blocked statistics: it lacks "
+             + ", ".join(da for da in das if seed not in cells[da])
+             for seed in sorted(every - set(seeds), key=number_order)]
+    notes += [f"{da}: {len(cells[da][seed])} runs share seed {seed}: averaged"
+              for da in das for seed in seeds if len(cells[da][seed]) > 1]
+    table = np.array([[mean_std(cells[da][seed])[0] for seed in seeds] for da in das], dtype=float)
+    return das, seeds, table.reshape(len(das), len(seeds)), notes
+
+
+def blocked_da_effect(table):
+    """The DA effect on S. test loss with seeds as blocks, from an array DA x seed (complete blocks,
+    2 DAs and 2 seeds at least): the two-way additive model DA + seed (sums of squares, the F test
+    of the DA effect), Friedman's rank test (3 DAs at least), the paired noise (the model's residual
+    std, sqrt(SS_residual / ((DAs - 1)(seeds - 1))): the seed noise once each seed's shared luck is
+    taken out) and the spread between DAs (sample std of the DA means) against it. F equals
+    seeds x ratio^2."""
+    y = np.asarray(table, dtype=float)
+    n_das, n_seeds = y.shape
+    da_means, seed_means, grand = y.mean(axis=1), y.mean(axis=0), y.mean()
+    df_da, df_residual = n_das - 1, (n_das - 1) * (n_seeds - 1)
+    ss_da = n_seeds * float(((da_means - grand) ** 2).sum())
+    ss_seed = n_das * float(((seed_means - grand) ** 2).sum())
+    ss_residual = float(((y - da_means[:, None] - seed_means[None, :] + grand) ** 2).sum())
+    noise = math.sqrt(ss_residual / df_residual)
+    between = float(da_means.std(ddof=1))
+    f_value = (ss_da / df_da) / (ss_residual / df_residual) if ss_residual > 0 else float("nan")
+    friedman = None
+    if n_das >= 3:
+        with np.errstate(divide="ignore", invalid="ignore"):  # every block tied: no statistic (nan)
+            statistic, p = stats.friedmanchisquare(*y)
+        friedman = {"statistic": float(statistic), "p": float(p)}
+    return {"n_das": n_das, "n_seeds": n_seeds,
+            "anova": {"ss_da": ss_da, "ss_seed": ss_seed, "ss_residual": ss_residual, "df_da": df_da,
+                      "df_residual": df_residual, "f": f_value, "p": float(stats.f.sf(f_value, df_da, df_residual))},
+            "friedman": friedman, "between_da_std": between, "paired_noise": noise,
+            "ratio": between / noise if noise > 0 else float("nan")}
+
+
+def blocked_analysis(seeded_losses):
+    """blocked_da_effect on the complete seed blocks of {da: [(seed, loss), ...]}, with the DAs, the
+    seeds used and the notes of paired_table; {"message": why not, "notes"} with fewer than 2 DAs
+    or 2 complete seeds."""
+    das, seeds, table, notes = paired_table(seeded_losses)
+    if len(das) < 2 or len(seeds) < 2:
+        return {"message": f"no seed-blocked test: needs 2 DAs and 2 seeds that have every DA, found "
+                           f"{len(das)} DAs and {len(seeds)} such seeds", "notes": notes}
+    return dict(blocked_da_effect(table), das=das, seeds=seeds, notes=notes)
+
+
+def pilot_criterion_met(blocked):
+    """The pilot's criterion: the seed-blocked F test's p < PILOT_P and spread >= PILOT_RATIO x paired noise."""
+    return ("message" not in blocked and blocked["anova"]["p"] < PILOT_P
+            and blocked["ratio"] >= PILOT_RATIO)
 
 
 def group_runs(runs):
@@ -252,13 +344,39 @@ def bootstrap_samples(t_stddev, losses, n_bootstrap=N_BOOTSTRAP, seed=0):
     return {name: np.array([float(SCIPY_TESTS[name](t_stddev, row)[0]) for row in means]) for name in COEFFICIENTS}
 
 
-def bootstrap_interval(t_stddev, losses, n_bootstrap=N_BOOTSTRAP, seed=0):
-    """95% percentile interval of each coefficient over seed resamples, or None with one seed per DA."""
-    if all(len(v) < 2 for v in losses):
-        return None
-    samples = bootstrap_samples(t_stddev, losses, n_bootstrap, seed)
+def percentile_interval(samples, n_bootstrap, seed):
+    """The 95% percentile interval of each coefficient's resampled values, with how it was drawn."""
     interval = {name: [float(v) for v in np.percentile(values, [2.5, 97.5])] for name, values in samples.items()}
     return dict(interval, n_bootstrap=n_bootstrap, used=len(samples["pearson"]), seed=seed)
+
+
+def bootstrap_interval(t_stddev, losses, n_bootstrap=N_BOOTSTRAP, seed=0):
+    """95% percentile interval of each coefficient over resamples of the seeds within each DA, or None
+    with one seed per DA."""
+    if all(len(v) < 2 for v in losses):
+        return None
+    return percentile_interval(bootstrap_samples(t_stddev, losses, n_bootstrap, seed), n_bootstrap, seed)
+
+
+def seed_bootstrap_samples(t_stddev, table, n_bootstrap=N_BOOTSTRAP, seed=0):
+    """Each coefficient over n_bootstrap resamples of whole seeds: a resample draws as many seeds as
+    the table has, with replacement, and every DA's mean is over those same seeds, so that the luck a
+    seed brings to all its DAs stays shared, as in the runs. table: array DA x seed (complete blocks),
+    DAs in the order of t_stddev. A resample whose means are all equal is left out."""
+    y = np.asarray(table, dtype=float)
+    draws = np.random.default_rng(seed).integers(0, y.shape[1], size=(n_bootstrap, y.shape[1]))
+    means = y[:, draws].mean(axis=2).T  # resample x DA
+    means = means[np.ptp(means, axis=1) > 0]
+    return {name: np.array([float(SCIPY_TESTS[name](t_stddev, row)[0]) for row in means]) for name in COEFFICIENTS}
+
+
+def seed_bootstrap_interval(t_stddev, table, n_bootstrap=N_BOOTSTRAP, seed=0):
+    """95% percentile interval of each coefficient over resamples of whole seeds, or None with fewer
+    than 2 complete seeds. With s seeds a resample is one of C(2s-1, s) multisets (10 for 3 seeds),
+    so the interval is coarse: it says how little a few seeds can tell."""
+    if np.shape(table)[1] < 2:
+        return None
+    return percentile_interval(seed_bootstrap_samples(t_stddev, table, n_bootstrap, seed), n_bootstrap, seed)
 
 
 def da_order(da):
@@ -290,8 +408,13 @@ def correlation_of(rows):
     except ValueError as err:
         return {"n": len(both), "message": f"no correlation: {err}"}
     result["das"] = [r["da"] for r in both]
-    result["bootstrap"] = bootstrap_interval([r["t_stddev"] for r in both], [r["s_test_losses"] for r in both])
+    t_stddev = [r["t_stddev"] for r in both]
+    result["bootstrap"] = bootstrap_interval(t_stddev, [r["s_test_losses"] for r in both])
     result["spread"] = spread_against_noise({r["da"]: r["s_test_losses"] for r in both})
+    seeded = {r["da"]: list(zip(r["seeds"], r["s_test_losses"])) for r in both}
+    result["blocked"] = blocked_analysis(seeded)
+    _, _, table, _ = paired_table(seeded)
+    result["seed_bootstrap"] = seed_bootstrap_interval(t_stddev, table)
     return result
 
 
@@ -313,14 +436,20 @@ def fmt_ci(ci):
 
 
 def fmt_coefficient(result, name):
-    """"0.512 (p=0.16) [-0.10, 0.81]": the coefficient, its p-value and its seed-bootstrap interval."""
+    """"0.512 (p=0.16) [-0.10, 0.81]": the coefficient, its p-value and its interval over resamples of
+    whole seeds."""
     if "message" in result:
         return DASH
     text = f"{result[name]['r']:.3f} (p={result[name]['p']:.2g})"
-    if result.get("bootstrap"):
-        lo, hi = result["bootstrap"][name]
+    if result.get("seed_bootstrap"):
+        lo, hi = result["seed_bootstrap"][name]
         text += f" [{lo:.2f}, {hi:.2f}]"
     return text
+
+
+def fmt_intervals(interval):
+    return ", ".join(f"{name.capitalize()} [{interval[name][0]:.2f}, {interval[name][1]:.2f}]"
+                     for name in COEFFICIENTS)
 
 
 def spread_line(spread):
@@ -330,6 +459,27 @@ def spread_line(spread):
         return head + "; one seed per DA: no seed std to compare it with"
     return (head + f" against a seed std of {spread['seed_std']:.4f} (pooled within DAs; ratio "
             f"{spread['ratio']:.2f}; range of the means {spread['range']:.4f})")
+
+
+def fmt_p(p):
+    return "nan" if math.isnan(p) else f"{p:.2g}"
+
+
+def blocked_line(blocked):
+    """The seed-blocked test of the DA effect and the spread against the paired noise, in one line
+    (with the notes of paired_table after it)."""
+    notes = "".join(f"\n  note: {note}" for note in blocked["notes"])
+    if "message" in blocked:
+        return blocked["message"] + "." + notes
+    anova, friedman = blocked["anova"], blocked["friedman"]
+    rank_test = "Friedman needs 3 DAs" if friedman is None else \
+        f"Friedman chi2 = {friedman['statistic']:.2f}, p = {fmt_p(friedman['p'])}"
+    return (f"Seed-blocked test of the DA effect on S. test loss ({blocked['n_das']} DAs x seeds "
+            f"{' '.join(blocked['seeds'])}): two-way ANOVA (DA + seed) F({anova['df_da']}, "
+            f"{anova['df_residual']}) = {anova['f']:.2f}, p = {fmt_p(anova['p'])}; {rank_test}. "
+            f"Spread between DAs (std of the DA means) {blocked['between_da_std']:.4f} against a paired "
+            f"noise of {blocked['paired_noise']:.4f} (residual std of DA + seed; ratio {blocked['ratio']:.2f})."
+            + notes)
 
 
 def setting_label(method, da, schedule):
@@ -381,9 +531,14 @@ def correlation_line(result):
     if "message" in result:
         return result["message"]
     line = ", ".join(f"{name.capitalize()} {fmt_coefficient(result, name)}" for name in COEFFICIENTS)
-    if result.get("bootstrap"):
-        line += (f"; in brackets the 95% interval over {result['bootstrap']['n_bootstrap']} resamples "
-                 "of the seeds within each DA")
+    whole, within = result.get("seed_bootstrap"), result.get("bootstrap")
+    if whole:
+        line += (f"; in brackets the 95% interval over {whole['n_bootstrap']} resamples of whole seeds "
+                 f"(all DAs of a drawn seed together; seeds {' '.join(result['blocked']['seeds'])})")
+    elif within:
+        line += "; fewer than 2 seeds have every DA: no interval over whole seeds"
+    if within:
+        line += f"; resampling the seeds within each DA instead: {fmt_intervals(within)}"
     else:
         line += "; one seed per DA: no interval for the luck of the seeds (set TRIALS >= 2)"
     return line
@@ -395,11 +550,21 @@ def pair_markdown(condition, rows, result):
             "accuracy, mean ± std over n trials.\n\n"
             + markdown_table(PAIR_HEADERS, pair_markdown_rows(rows))
             + f"\nCorrelation of S. test loss with T. stddev over {result['n']} DAs: {correlation_line(result)}\n"
-            + (f"\n{spread_line(result['spread'])}\n" if "spread" in result else ""))
+            + (f"\n{blocked_line(result['blocked'])}\n\n{spread_line(result['spread'])}\n" if "spread" in result else ""))
 
 
-CORRELATION_HEADERS = ["Dataset", "Teacher → student", "Setting", "#DA", "Pearson r (p) [95% seed CI]",
-                       "Spearman ρ (p) [95% seed CI]", "Kendall τ (p) [95% seed CI]"]
+CORRELATION_HEADERS = ["Dataset", "Teacher → student", "Setting", "#DA", "Pearson r (p) [95% CI, whole seeds]",
+                       "Spearman ρ (p) [95% CI, whole seeds]", "Kendall τ (p) [95% CI, whole seeds]"]
+RUN_CSV_HEADERS = ["da", "seed", "s_test_loss", "last_test_acc", "best_test_acc", "last_train_acc", "t_stddev"]
+
+
+def run_csv_rows(by_da, t_stddev):
+    """One row per run of a condition's DAs (RUN_CSV_HEADERS), in the DA order then by seed; T. stddev
+    is the DA's (empty when unknown)."""
+    das = sorted((da for da in by_da if da is not None), key=da_order)
+    return [[da, run.seed, run.last_loss, run.last_acc, run.best_acc, csv_number(run.last_train_acc),
+             csv_number(t_stddev.get(da, {}).get("t_stddev"))]
+            for da in das for run in sorted(by_da[da], key=lambda r: number_order(r.seed))]
 
 
 def correlation_table_rows(entries):
@@ -512,8 +677,8 @@ def plot_scatter(rows, result, title, stem):
 
 
 def json_safe(value):
-    """value with every nan (the std of one trial) as null, so the JSON stays standard."""
-    if isinstance(value, float) and math.isnan(value):
+    """value with every nan (the std of one trial, an undefined test) as null, so the JSON stays standard."""
+    if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
         return {k: json_safe(v) for k, v in value.items()}
@@ -545,6 +710,8 @@ def summarize(runs_dir, goodness_dir, out_dir):
                  "setting": setting_label(method, None, schedule), "correlation": result}
         written.append(write_text(stem + ".md", pair_markdown(condition, rows, result)))
         written.append(write_csv(stem + ".csv", PAIR_CSV_HEADERS, pair_csv_rows(rows)))
+        written.append(write_csv(stem + "_runs.csv", RUN_CSV_HEADERS,
+                                 run_csv_rows(by_da, goodness.get((dataset, teacher), {}))))
         written.append(write_json(stem + ".json", json_safe(dict(entry, rows=rows)), allow_nan=False))
         written += plot_scatter(rows, result, condition_title(condition), stem)
         entries.append(entry)
@@ -583,9 +750,20 @@ SPREAD_HEADERS = ["DA", "S. test loss per seed", "S. test loss", "Last acc (%)",
                   "Train acc, last epoch (%)", "Its gain over the last 10% of epochs"]
 
 
+def criterion_line(blocked):
+    """Whether a pilot's setting meets the criterion (pilot_criterion_met), said with its numbers."""
+    if "message" in blocked:
+        return "Pilot criterion not judged: " + blocked["message"].split(": ", 1)[-1] + "."
+    met = pilot_criterion_met(blocked)
+    return (f"Pilot criterion (seed-blocked F test p < {PILOT_P:g} and spread >= {PILOT_RATIO:g} x paired "
+            f"noise): {'met' if met else 'not met'} (p = {fmt_p(blocked['anova']['p'])}, ratio "
+            f"{blocked['ratio']:.2f}).")
+
+
 def spread_report(runs_dir, out_dir):
-    """The S. test loss spread between DAs against its seed noise, per condition, with no T. stddev:
-    a study's pilot. Writes spread.md and spread.json; returns (the markdown, written paths, notes)."""
+    """The DA effect on S. test loss against its seed noise, per condition, with no T. stddev: a
+    study's pilot. The seed-blocked test and its criterion first, then the spread against the noise
+    pooled within DAs. Writes spread.md and spread.json; returns (the markdown, written paths, notes)."""
     runs, notes = load_runs(runs_dir)
     if not runs:
         raise FileNotFoundError(f"nothing to summarise: no finished student run under {runs_dir}")
@@ -595,20 +773,24 @@ def spread_report(runs_dir, out_dir):
         das = sorted((da for da in by_da if da is not None), key=da_order)
         if len(das) < 2:
             continue
-        rows, losses = [], {}
+        rows, losses, seeded = [], {}, {}
         for da in das:
             cell = aggregate(by_da[da])
             losses[da] = cell["s_test_losses"]
+            seeded[da] = list(zip(cell["seeds"], cell["s_test_losses"]))
             last_train, gain = train_plateau(by_da[da])
             rows.append([da_label(da), " ".join(f"{v:.4f}" for v in cell["s_test_losses"]),
                          fmt_mean_std(cell["s_test_loss"], 4), fmt_mean_std(cell["last_acc"], 2),
                          fmt_mean_std(cell["best_acc"], 2), f"{last_train:.2f}", f"{gain:+.2f}"])
-        spread = spread_against_noise(losses)
+        spread, blocked = spread_against_noise(losses), blocked_analysis(seeded)
         verdict = "" if math.isnan(spread["ratio"]) else \
             f": the spread is {'above' if spread['ratio'] > 1 else 'not above'} the seed noise"
         sections.append(f"# {condition_title(condition)}\n\n" + markdown_table(SPREAD_HEADERS, rows)
-                        + f"\n{spread_line(spread)}{verdict}.\n")
-        records.append({"condition": list(condition), "spread": spread, "losses": losses})
+                        + f"\n{blocked_line(blocked)}\n\n{criterion_line(blocked)}\n\n"
+                        + f"{spread_line(spread)}{verdict}.\n")
+        records.append({"condition": list(condition), "spread": spread, "blocked": blocked,
+                        "criterion_met": pilot_criterion_met(blocked), "losses": losses,
+                        "seeds": {da: [seed for seed, _ in pairs] for da, pairs in seeded.items()}})
     if not records:
         raise FileNotFoundError(f"no setting under {runs_dir} has runs of two DAs or more")
     text = "\n".join(sections)
@@ -623,8 +805,8 @@ def parse_args(argv=None):
     parser.add_argument("--goodness", default="save/goodness", help="folder of eval_da_goodness.py's JSON files")
     parser.add_argument("--out", default="save/summary", help="where the tables and plots are written")
     parser.add_argument("--spread_only", action="store_true",
-                        help="only the S. test loss spread between DAs against its seed noise (a pilot: "
-                             "no T. stddev, no correlation)")
+                        help="only the DA effect on S. test loss against its seed noise: the seed-blocked "
+                             "test and the pilot's criterion (a pilot: no T. stddev, no correlation)")
     return parser.parse_args(argv)
 
 
@@ -638,6 +820,7 @@ def print_correlations(entries):
         result = e["correlation"]
         print(f"\n{e['teacher']} → {e['student']} ({e['dataset']}, {e['setting']}): {correlation_line(result)}")
         if "spread" in result:
+            print(blocked_line(result["blocked"]))
             print(spread_line(result["spread"]))
 
 

@@ -83,6 +83,25 @@ def test_stratified_subset_keeps_class_proportions_and_is_seeded():
     assert not torch.equal(idx, stratified_subset(labels, 100, seed=4))
 
 
+def test_subset_seed_fixes_the_subsets_across_seeds_and_defaults_to_the_seed():
+    import train_teacher
+    from helper.data.device_data import load_device_data
+
+    def subsets(*flags):
+        opt = train_teacher.parse_args(["--dataset", "digits", "--train_subset", "100", "--test_subset", "50",
+                                        *flags])
+        data = load_device_data(opt, torch.device("cpu"))
+        return data.train.x, data.test.x
+
+    digits = load_dataset("digits")
+    one = subsets("--seed", "1", "--subset_seed", "7")
+    assert all(torch.equal(a, b) for a, b in zip(one, subsets("--seed", "2", "--subset_seed", "7")))
+    assert torch.equal(one[0], digits.train_x[stratified_subset(digits.train_y, 100, 7)])
+    assert torch.equal(one[1], digits.test_x[stratified_subset(digits.test_y, 50, 8)])
+    # without --subset_seed the subsets follow --seed, as before the flag existed
+    assert torch.equal(subsets("--seed", "2")[0], digits.train_x[stratified_subset(digits.train_y, 100, 2)])
+
+
 def test_missing_cifar100_names_path_layout_and_flag(tmp_path):
     with pytest.raises(DatasetNotFoundError) as err:
         load_dataset("cifar100", str(tmp_path))

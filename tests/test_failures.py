@@ -58,8 +58,9 @@ def test_nan_loss_stops_naming_epoch_and_step_and_keeps_the_last_good_checkpoint
         return real_run_epoch(step, split, batch_size, generators, epoch, *rest)
 
     monkeypatch.setattr(train_teacher, "run_epoch", poisoned)
-    argv = ["--dataset", "digits", "--model", "resnet8", "--epochs", "3", "--train_subset", "200",
-            "--model_path", str(tmp_path)]
+    # --lr_decay_epochs: the scaled default of 3 epochs (2,3) would add a note to the one line of stderr
+    argv = ["--dataset", "digits", "--model", "resnet8", "--epochs", "3", "--lr_decay_epochs", "2,3",
+            "--train_subset", "200", "--model_path", str(tmp_path)]
     line = one_line_error(capsys, train_teacher.main, argv)
     assert "NaN or infinite at epoch 2, step 0" in line
     folder = tmp_path / "resnet8_digits_lr_0.05_decay_0.0005_trial_0"

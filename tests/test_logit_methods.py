@@ -29,7 +29,7 @@ from test_train_student import CountingModel
 
 TEACHER_RUN = "resnet8_digits_lr_0.05_decay_0.0005_trial_0"
 
-# the new methods as their authors weigh them (README), each with CutMixPick as x'
+# the new methods as their authors weigh them (docs/distillers.md), each with CutMixPick as x'
 METHODS = {
     "dkd": ["--distill", "dkd", "-r", "1", "-a", "0", "--dkd_warmup", "2"],
     "dkd_views": ["--distill", "dkd", "--method_as_kl", "-r", "1", "-a", "1", "--lw_mix", "[1,0,1]",

@@ -34,7 +34,7 @@ def dry_run(script, tmp_path, **env):
     leaves the interpreter to the script's default."""
     full_env = {k: v for k, v in os.environ.items() if k not in SCALE_ENV and k not in
                 ("TRIALS", "N_GROUPS", "PAIRS", "DAS", "TEACHERS", "TEACHER_PATTERN", "SAVE_ROOT", "DATASET", "PYTHON",
-                 "SEEDS", "PILOT")}
+                 "SEEDS", "PILOT", "SETTING", "SUBSET_SEED", "TEACHER", "STUDENT", "TEACHER_EPOCHS")}
     full_env.update({"DRY_RUN": "1", "PYTHON": "py", "SAVE_ROOT": str(tmp_path / "save"), **env})
     if full_env["PYTHON"] is None:
         del full_env["PYTHON"]
@@ -227,20 +227,51 @@ def test_quickstart_plans_the_whole_miniature_experiment(tmp_path):
     assert lines[-2][1] == "scripts/summarize.py"
 
 
-def test_cpu_study_plans_its_protocol(tmp_path):
+def test_cpu_study_plans_the_overfit_setting_on_one_subset(tmp_path):
     lines = dry_run("cpu_study.sh", tmp_path, DATA_FOLDER="../shared/data")
     save = tmp_path / "save"
     teacher, = commands(lines, "train_teacher.py")
     f = flags(teacher)
-    assert (f["--model"], f["--epochs"], f["--seed"], f["--trial"]) == ("resnet8", "8", "0", "0")
-    assert f["--data_folder"] == "../shared/data" and "--train_subset" not in f  # the whole training set
+    assert (f["--model"], f["--epochs"], f["--seed"], f["--trial"]) == ("resnet20", "30", "0", "0")
+    # the whole training set, evaluated on the whole test set
+    assert f["--data_folder"] == "../shared/data" and "--train_subset" not in f and "--test_subset" not in f
+    assert f["--model_path"] == str(save / "overfit" / "models_ep30")
+    runs = commands(lines, "train_student.py")
+    assert len(runs) == 27
+    assert sorted((da_of(c), flags(c)["--seed"]) for c in runs) == sorted((d, str(s)) for d in DAS for s in (1, 2, 3))
+    study = save / "overfit" / "resnet20_resnet8_tr2000s0_te2000_ep120"
+    subsets = set()
+    for cmd in runs:
+        f = flags(cmd)
+        assert (f["--model_s"], f["--epochs"], f["--trial"]) == ("resnet8", "120", f["--seed"])
+        assert (f["-r"], f["-a"], f["-b"], f["--lw_mix"]) == ("0.1", "0.9", "0", "[1,0,1]")
+        assert f["--path_t"] == str(save / "overfit" / "models_ep30" / "resnet20_cifar100_lr_0.05_decay_0.0005_trial_0"
+                                    / "last.pth")
+        assert f["--model_path"] == str(study / "student_model")
+        subsets.add((f["--train_subset"], f["--test_subset"], f["--subset_seed"]))
+    assert subsets == {("2000", "2000", "0")}  # one subset for every seed and DA
+    goodness = commands(lines, "eval_da_goodness.py")
+    assert len(goodness) == 2
+    assert {(flags(c)["--n_groups"], flags(c)["--train_subset"], flags(c)["--subset_seed"]) for c in goodness} == {
+        ("100", "2000", "0")}  # T. stddev on the students' subset
+    assert lines[-2][1:] == ["scripts/summarize.py", "--runs", str(study / "student_model"),
+                             "--goodness", str(study / "goodness"), "--out", str(study / "summary")]
+
+
+def test_cpu_study_keeps_the_first_attempt_as_setting_underfit(tmp_path):
+    lines = dry_run("cpu_study.sh", tmp_path, DATA_FOLDER="../shared/data", SETTING="underfit")
+    save = tmp_path / "save"
+    teacher, = commands(lines, "train_teacher.py")
+    f = flags(teacher)
+    assert (f["--model"], f["--epochs"], f["--model_path"]) == ("resnet8", "8", str(save / "models"))
     runs = commands(lines, "train_student.py")
     assert sorted((da_of(c), flags(c)["--seed"]) for c in runs) == sorted((d, str(s)) for d in DAS for s in (1, 2, 3))
     study = save / "resnet8_tr5000_ep30"
     for cmd in runs:
         f = flags(cmd)
         assert (f["--model_s"], f["--train_subset"], f["--epochs"], f["--trial"]) == ("resnet8", "5000", "30", f["--seed"])
-        assert (f["-r"], f["-a"], f["-b"], f["--lw_mix"]) == ("0.1", "0.9", "0", "[1,0,1]")
+        # as it ran: each student's subset followed its seed, and every test loss is over the whole test set
+        assert "--subset_seed" not in f and "--test_subset" not in f
         assert f["--path_t"] == str(save / "models" / "resnet8_cifar100_lr_0.05_decay_0.0005_trial_0" / "last.pth")
         assert f["--model_path"] == str(study / "student_model")
     goodness = commands(lines, "eval_da_goodness.py")
@@ -251,15 +282,29 @@ def test_cpu_study_plans_its_protocol(tmp_path):
 
 
 def test_cpu_study_pilot_runs_the_studys_first_runs_and_no_t_stddev(tmp_path):
-    lines = dry_run("cpu_study.sh", tmp_path, PILOT="1", SEEDS="2", EPOCHS="12", TRAIN_SUBSET="2500")
+    lines = dry_run("cpu_study.sh", tmp_path, PILOT="1")
     runs = commands(lines, "train_student.py")
     assert sorted((da_of(c), flags(c)["--seed"]) for c in runs) == sorted(
-        (d, s) for d in ("identity", "mixup", "cutmix_pick_T") for s in "12")
-    study = tmp_path / "save" / "resnet8_tr2500_ep12"
+        (d, s) for d in ("identity", "cutmix", "cutmix_pick_T") for s in "123")
+    study = tmp_path / "save" / "overfit" / "resnet20_resnet8_tr2000s0_te2000_ep120"
     assert {flags(c)["--model_path"] for c in runs} == {str(study / "student_model")}
     assert not commands(lines, "eval_da_goodness.py")
     assert lines[-1][1:] == ["scripts/summarize.py", "--runs", str(study / "student_model"),
                              "--out", str(study / "summary"), "--spread_only"]
+    # the knobs that change the setting change its folder, so runs of two settings never mix
+    other = dry_run("cpu_study.sh", tmp_path, PILOT="1", EPOCHS="80", TRAIN_SUBSET="1000", SUBSET_SEED="3",
+                    TEST_SUBSET="")
+    assert {flags(c)["--model_path"] for c in commands(other, "train_student.py")} == {
+        str(tmp_path / "save" / "overfit" / "resnet20_resnet8_tr1000s3_teall_ep80" / "student_model")}
+    assert all("--test_subset" not in flags(c) for c in commands(other, "train_student.py"))
+
+
+def test_cpu_study_rejects_an_unknown_setting(tmp_path):
+    done = subprocess.run(["bash", os.path.join(SCRIPTS, "cpu_study.sh")], cwd=str(tmp_path), capture_output=True,
+                          text=True, timeout=60, check=False,
+                          env=dict(os.environ, DRY_RUN="1", SETTING="huge", SAVE_ROOT=str(tmp_path)))
+    assert done.returncode == 2
+    assert done.stderr == "error: SETTING must be overfit or underfit, got 'huge'\n"
 
 
 # END-TO-END (slow): runs scripts/quickstart.sh for real, reduced to a 1-epoch teacher and four

@@ -59,7 +59,9 @@ def test_layout_errors_are_one_line(tmp_path, capsys, damage, message):
     import train_teacher
     root = make_image_folder(str(tmp_path / "t"), n_classes=2, train_per_class=2, val_per_class=1)
     os.makedirs(os.path.join(root, "train" if damage == "empty_class" else "val", "n99999999"))
-    err = user_error(train_teacher.main, SMALL + ["--data_folder", root, "--epochs", "1"], capsys)
+    # --lr_decay_epochs: the scaled default of 1 epoch would add a note to the one line of stderr
+    err = user_error(train_teacher.main, SMALL + ["--data_folder", root, "--epochs", "1", "--lr_decay_epochs", "1"],
+                     capsys)
     assert message in err and "n99999999" in err
 
 

@@ -2,6 +2,7 @@
 import csv
 import importlib.util
 import json
+import math
 import os
 import shlex
 import statistics
@@ -47,16 +48,17 @@ def da_flags(da, lw_mix):
 
 def make_run(runs, name, *, da, trial, loss, acc, best, status="finished", distill="kd",
              epoch_factor=1, lw_mix=(1, 0, 1), teacher="vgg13", student="vgg8", dataset="cifar100",
-             train_acc=lambda epoch: 50.0):
+             train_acc=lambda epoch: 50.0, seed=None):
     """A student run folder written by train_student.py's own writer (run folder, args.json,
     metrics.jsonl, summary.json), with a stand-in for the training: two epochs whose test
     accuracies are `best`, then `acc`, whose last test loss is `loss` and whose training accuracy of
-    an epoch is train_acc(epoch). status None leaves the
-    run interrupted after its first epoch; "crashed" ends it in an error."""
+    an epoch is train_acc(epoch). Its --seed is `seed`, else the trial (as the scripts pass them).
+    status None leaves the run interrupted after its first epoch; "crashed" ends it in an error."""
     weights = "-r 0.1 -a 0.9 -b 0.8" if distill == "crd" else "-r 0.1 -a 0.9 -b 0"
     opt = train_student.parse_args(shlex.split(
         f"--path_t save/models/{teacher}_vanilla/ckpt_epoch_240.pth --model_s {student} --distill {distill} "
         f"{weights} {da_flags(da, lw_mix)} --dataset {dataset} --project {name} --trial {trial} "
+        f"--seed {trial if seed is None else seed} "
         f"--epochs 2 --epoch_factor {epoch_factor} --model_path {runs}"))
     folder = os.path.join(runs, train_student.run_name(opt, teacher))
     prepare_run_folder(folder, resume=False, overwrite=False)
@@ -280,7 +282,10 @@ def test_correlations_carry_the_seed_interval_and_the_spread(experiment, capsys)
     result = load_pair(out)["correlation"]
     x = [T_STDDEV[da] for da in DAS]
     expected = summarize.bootstrap_interval(x, [LOSSES[da] for da in DAS])
-    assert result["bootstrap"] == pytest.approx(expected)
+    # key by key: pytest.approx takes no dict of lists (pytest >= 9)
+    assert set(result["bootstrap"]) == set(expected)
+    for key, value in expected.items():
+        assert result["bootstrap"][key] == pytest.approx(value), key
     lo, hi = result["bootstrap"]["pearson"]
     assert lo < hi
     assert f"[{lo:.2f}, {hi:.2f}]" in printed
@@ -334,3 +339,157 @@ def test_spread_only_reports_the_pilot_without_t_stddev(tmp_path, capsys):
     assert "the spread is above the seed noise" in printed
     assert "| 60.00 | +10.00 |" in printed
     assert "Pearson" not in printed and not os.path.exists(os.path.join(out, "correlations.json"))
+
+
+# ---------------------------------------------------------------- the seed-blocked statistics
+
+# 3 DAs x 3 seeds (columns: seeds 1, 2, 3). Ranks within each seed: a < b < c, a < b < c, a < c < b.
+BLOCK_TABLE = [[1.0, 1.4, 1.2], [1.5, 1.6, 2.7], [2.1, 2.0, 2.6]]
+
+
+def test_blocked_da_effect_by_hand():
+    from fractions import Fraction
+    y = [[Fraction(str(v)) for v in row] for row in BLOCK_TABLE]
+    grand = sum(map(sum, y)) / 9
+    da_means = [sum(row) / 3 for row in y]
+    seed_means = [sum(col) / 3 for col in zip(*y)]
+    ss_total = sum((v - grand) ** 2 for row in y for v in row)
+    ss_da = 3 * sum((m - grand) ** 2 for m in da_means)
+    ss_seed = 3 * sum((m - grand) ** 2 for m in seed_means)
+    ss_residual = ss_total - ss_da - ss_seed
+    f_value = (ss_da / 2) / (ss_residual / 4)
+    blocked = summarize.blocked_da_effect(BLOCK_TABLE)
+    anova = blocked["anova"]
+    assert (anova["df_da"], anova["df_residual"]) == (2, 4)
+    assert anova["ss_da"] == pytest.approx(float(ss_da)) and anova["ss_seed"] == pytest.approx(float(ss_seed))
+    assert anova["ss_residual"] == pytest.approx(float(ss_residual))
+    assert anova["f"] == pytest.approx(float(f_value))
+    assert anova["p"] == pytest.approx((1 + float(f_value) / 2) ** -2)  # F(2, 4)'s survival function
+    # Friedman: rank sums 3, 7, 8 over 3 seeds; Q = 12 / (n k (k + 1)) sum R^2 - 3 n (k + 1)
+    q = 12 / (3 * 3 * 4) * (3 ** 2 + 7 ** 2 + 8 ** 2) - 3 * 3 * 4
+    assert blocked["friedman"]["statistic"] == pytest.approx(q)
+    assert blocked["friedman"]["p"] == pytest.approx(math.exp(-q / 2))  # chi2 with 2 dof
+    noise = math.sqrt(float(ss_residual) / 4)
+    assert blocked["paired_noise"] == pytest.approx(noise)
+    assert blocked["between_da_std"] == pytest.approx(statistics.stdev(float(m) for m in da_means))
+    assert blocked["ratio"] == pytest.approx(blocked["between_da_std"] / noise)
+    assert anova["f"] == pytest.approx(3 * blocked["ratio"] ** 2)
+    assert summarize.blocked_da_effect(BLOCK_TABLE[:2])["friedman"] is None  # Friedman needs 3 DAs
+
+
+def test_paired_table_drops_a_seed_missing_a_da_with_a_note():
+    seeded = {"identity": [("1", 1.0), ("2", 1.4), ("3", 1.2)], "cutmix": [("3", 2.7), ("1", 1.5)],
+              "mixup": [("1", 2.1), ("2", 2.0), ("3", 2.6), ("3", 2.8)]}
+    das, seeds, table, notes = summarize.paired_table(seeded)
+    assert das == ["identity", "cutmix", "mixup"] and seeds == ["1", "3"]
+    assert table.tolist() == [[1.0, 1.2], [1.5, 2.7], [2.1, pytest.approx(2.7)]]
+    assert notes == ["seed 2 dropped from the seed-blocked statistics: it lacks cutmix",
+                     "mixup: 2 runs share seed 3: averaged"]
+    blocked = summarize.blocked_analysis(seeded)
+    assert blocked["seeds"] == ["1", "3"] and blocked["notes"] == notes
+    assert blocked["anova"]["f"] == pytest.approx(summarize.blocked_da_effect(table)["anova"]["f"])
+    lonely = summarize.blocked_analysis({"identity": [("1", 1.0), ("2", 1.1)], "cutmix": [("1", 1.2)]})
+    assert lonely["message"] == ("no seed-blocked test: needs 2 DAs and 2 seeds that have every DA, found "
+                                 "2 DAs and 1 such seeds")
+
+
+def test_seed_bootstrap_collapses_when_seeds_only_shift_every_da():
+    """Every seed adds one constant to all DAs: a resample of whole seeds shifts every DA mean by the
+    same amount, which no coefficient sees, so the interval is the point value."""
+    x = [0.03, 0.02, 0.01, 0.025]
+    mu = [1.3, 1.1, 0.9, 1.0]
+    shifts = [0.0, 0.2, -0.15]
+    table = [[m + s for s in shifts] for m in mu]
+    interval = summarize.seed_bootstrap_interval(x, table)
+    for name, test in (("pearson", stats.pearsonr), ("spearman", stats.spearmanr), ("kendall", stats.kendalltau)):
+        assert interval[name] == pytest.approx([test(x, mu)[0]] * 2)
+    assert interval["used"] == interval["n_bootstrap"] == summarize.N_BOOTSTRAP
+    # resampling within each DA breaks the pairing: the same numbers then spread the interval
+    within = summarize.bootstrap_interval(x, table)
+    assert within["pearson"][0] < stats.pearsonr(x, mu)[0] - 0.05
+    assert summarize.seed_bootstrap_interval(x, [[m] for m in mu]) is None
+
+
+def test_seed_bootstrap_draws_whole_seeds():
+    """2 seeds: a resample is seed 1 twice, seed 2 twice, or one of each (probabilities 1/4, 1/4, 1/2),
+    the same draw for every DA: the means are one column of the table or the midpoint of the two."""
+    x = [1.0, 2.0, 3.0]
+    table = [[0.0, 1.0], [0.5, 3.0], [1.0, 2.0]]
+    expected = {}
+    for column, p in ((0, 0.25), (1, 0.25), (None, 0.5)):
+        means = [(a + b) / 2 if column is None else (a, b)[column] for a, b in table]
+        expected[round(float(stats.pearsonr(x, means)[0]), 9)] = p
+    samples = summarize.seed_bootstrap_samples(x, table, n_bootstrap=20000, seed=5)["pearson"]
+    seen = {}
+    for r in samples:
+        seen[round(float(r), 9)] = seen.get(round(float(r), 9), 0) + 1
+    assert set(seen) == set(expected)
+    for key, p in expected.items():
+        assert seen[key] / len(samples) == pytest.approx(p, abs=0.01)
+
+
+def test_summary_reports_the_blocked_test_the_whole_seed_interval_and_every_run(experiment, capsys):
+    runs, goodness, out = experiment
+    assert summarize.main(["--runs", runs, "--goodness", goodness, "--out", out]) == 0
+    printed = capsys.readouterr().out
+    result = load_pair(out)["correlation"]
+    table = [LOSSES[da] for da in DAS]  # trial t ran with seed t
+    x = [T_STDDEV[da] for da in DAS]
+    expected = summarize.blocked_da_effect(table)
+    assert result["blocked"]["seeds"] == ["1", "2", "3"] and result["blocked"]["das"] == DAS
+    for key in ("f", "p", "ss_residual"):
+        assert result["blocked"]["anova"][key] == pytest.approx(expected["anova"][key])
+    assert result["blocked"]["friedman"]["p"] == pytest.approx(expected["friedman"]["p"])
+    assert result["blocked"]["paired_noise"] == pytest.approx(expected["paired_noise"])
+    interval = summarize.seed_bootstrap_interval(x, table)
+    for name in summarize.COEFFICIENTS:
+        assert result["seed_bootstrap"][name] == pytest.approx(interval[name])
+        assert result["bootstrap"][name] == pytest.approx(summarize.bootstrap_interval(x, table)[name])
+    lo, hi = interval["pearson"]
+    assert f"(p={stats.pearsonr(x, [statistics.mean(v) for v in table])[1]:.2g}) [{lo:.2f}, {hi:.2f}]" in printed
+    assert "resamples of whole seeds (all DAs of a drawn seed together; seeds 1 2 3)" in printed
+    assert "resampling the seeds within each DA instead: Pearson [" in printed
+    anova = expected["anova"]
+    line = f"two-way ANOVA (DA + seed) F(5, 10) = {anova['f']:.2f}, p = {anova['p']:.2g}"
+    assert line in printed
+    with open(os.path.join(out, "cifar100_vgg13_vgg8_kd.md")) as f:
+        assert line in f.read()
+    with open(os.path.join(out, "cifar100_vgg13_vgg8_kd_runs.csv")) as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0]) == ["da", "seed", "s_test_loss", "last_test_acc", "best_test_acc", "last_train_acc",
+                             "t_stddev"]
+    assert [(r["da"], r["seed"]) for r in rows] == [(da, s) for da in DAS for s in "123"]
+    for r in rows:
+        loss = LOSSES[r["da"]][int(r["seed"]) - 1]
+        assert float(r["s_test_loss"]) == pytest.approx(loss)
+        assert float(r["last_test_acc"]) == pytest.approx(70 + 10 * (1.4 - loss) + int(r["seed"]) * 0.1)
+        assert float(r["best_test_acc"]) == pytest.approx(75 + int(r["seed"]) * 0.1)
+        assert float(r["last_train_acc"]) == 50.0 and float(r["t_stddev"]) == T_STDDEV[r["da"]]
+
+
+def test_pilot_pairs_runs_by_seed_and_judges_the_criterion(tmp_path, capsys):
+    """Seed 2 is bad for every DA: the noise pooled within DAs is large, the paired noise small.
+    Runs pair on --seed, not on the trial id; seed 4 lacks cutmix and is dropped."""
+    runs, out = str(tmp_path / "runs"), str(tmp_path / "out")
+    da_effect = {"identity": 0.0, "cutmix": -0.05, "cutmix_pick_T": -0.08}
+    seed_effect = {1: 0.0, 2: 0.3, 3: 0.1, 4: 0.0}
+    wobble = {1: 0.004, 2: -0.003, 3: 0.0, 4: 0.0}
+    for da, effect in da_effect.items():
+        for seed in (1, 2, 3) if da == "cutmix" else (1, 2, 3, 4):
+            make_run(runs, f"kd_{da}", da=da, trial=f"t{seed}", seed=seed, acc=70, best=71,
+                     loss=2.0 + effect + seed_effect[seed] + (wobble[seed] if da == "cutmix" else 0.0))
+    assert summarize.main(["--runs", runs, "--out", out, "--spread_only"]) == 0
+    printed = capsys.readouterr().out
+    with open(os.path.join(out, "spread.json")) as f:
+        record = json.load(f)[0]
+    table = [[2.0 + e + seed_effect[s] + (wobble[s] if da == "cutmix" else 0.0) for s in (1, 2, 3)]
+             for da, e in da_effect.items()]
+    expected = summarize.blocked_da_effect(table)
+    assert record["blocked"]["seeds"] == ["1", "2", "3"]
+    assert record["blocked"]["anova"]["f"] == pytest.approx(expected["anova"]["f"])
+    assert record["blocked"]["ratio"] == pytest.approx(expected["ratio"]) and expected["ratio"] > 2
+    assert record["spread"]["ratio"] < 1  # pooled within DAs, seed 2's shift hides the DA effect
+    assert record["criterion_met"] is True
+    assert "note: seed 4 dropped from the seed-blocked statistics: it lacks cutmix" in printed
+    assert (f"Pilot criterion (seed-blocked F test p < 0.05 and spread >= 2 x paired noise): met "
+            f"(p = {expected['anova']['p']:.2g}, ratio {expected['ratio']:.2f}).") in printed

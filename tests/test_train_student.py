@@ -233,3 +233,24 @@ def test_a_kd_cutmix_student_logs_each_loss_term_per_epoch(digits_teacher, tmp_p
     for name in ("train_ce", "train_kl_x", "train_kl_view"):
         logged = [(e.step, e.value) for e in events.Scalars(name)]
         assert logged == [(row["epoch"], pytest.approx(row[name], rel=1e-6)) for row in rows]
+
+
+def test_students_with_different_das_see_the_same_standard_batches(digits_teacher, tmp_path, monkeypatch):
+    """The stronger DA draws from a stream of its own: for one seed, a cutmix and a mixup student
+    get the same batches with the same crops and flips, batch after batch (common random numbers)."""
+    seen = {}
+
+    class RecordingStep(train_student.DistillStep):
+        def __call__(self, images, target, index, epoch):
+            seen.setdefault(self.augmentation.name, []).append((images.clone(), index.clone()))
+            return super().__call__(images, target, index, epoch)
+
+    monkeypatch.setattr(train_student, "DistillStep", RecordingStep)
+    for mix_mode in ("cutmix", "mixup"):
+        train_student.main(["--path_t", digits_teacher, "--model_s", "resnet8", "-r", "0.1", "-a", "0.9", "-b", "0",
+                            "--lw_mix", "[1,0,1]", "--mix_mode", mix_mode, "--dataset", "digits", "--epochs", "1",
+                            "--batch_size", "16", "--train_subset", "96", "--test_subset", "60",
+                            "--model_path", str(tmp_path)])
+    assert len(seen["cutmix"]) == len(seen["mixup"]) == 6
+    for number, ((images_a, index_a), (images_b, index_b)) in enumerate(zip(seen["cutmix"], seen["mixup"])):
+        assert torch.equal(index_a, index_b) and torch.equal(images_a, images_b), f"batch {number} differs"

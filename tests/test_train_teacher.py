@@ -9,6 +9,7 @@ from conftest import SHARED_DATA
 from dataset import load_dataset
 from helper.cli.options import default_decay_epochs, parse_float_list, parse_int_list
 from helper.core.errors import RunExistsError, UsageError
+from helper.core.seeds import STANDARD_STREAMS, make_generators
 from helper.data.splits import Normalize
 from helper.engine.run import learning_rate
 from helper.storage.checkpoint import load_checkpoint
@@ -24,6 +25,27 @@ def test_crd_step_schedule():
     assert learning_rate(240, 0.05, decay, 0.1) == pytest.approx(0.00005)
     assert default_decay_epochs(240) == [150, 180, 210]
     assert default_decay_epochs(960) == [600, 720, 840]
+
+
+COLLISION_NOTE = ("note: --epochs 2 scales CRD's lr decay epochs 150,180,210 (of 240) onto the same epochs, so the "
+                  "decay epochs are 1,2 (2 of CRD's 3); --lr_decay_epochs chooses another schedule")
+
+
+@pytest.mark.parametrize("epochs, decay, note", [(2, [1, 2], COLLISION_NOTE), (8, [5, 6, 7], ""),
+                                                 (240, [150, 180, 210], "")])
+def test_scaled_decay_epochs_that_collide_are_kept_and_noted_once(capsys, epochs, decay, note):
+    opt = train_teacher.parse_args(["--model", "resnet8", "--epochs", str(epochs)])
+    assert opt.lr_decay_epochs == decay  # the schedule of existing runs, unchanged
+    assert capsys.readouterr().err.strip() == note
+
+
+def test_the_random_streams_keep_their_seeds():
+    """Seeds of the streams before the stronger DA had its own (commit 7a3a636): a teacher's
+    numbers and a student's without a view stay bitwise as they were."""
+    seeds = {name: g.initial_seed() for name, g in make_generators(0).items()}
+    assert seeds == {"data": 2968811710, "augment": 3964924996, "stronger_da": 3141116543}
+    assert {name: g.initial_seed() for name, g in make_generators(0, STANDARD_STREAMS).items()} == \
+        {"data": 2968811710, "augment": 3964924996}
 
 
 def test_list_flags_parse_without_eval():

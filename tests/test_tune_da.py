@@ -157,6 +157,7 @@ def test_script_on_digits_resumes_and_matches_eval_da_goodness(tmp_path, capsys)
         assert json.load(f)["spec"] == best["spec"]
     printed = capsys.readouterr().out
     assert f"--mix_mode '{best['spec']}'" in printed and "--model_s resnet8" in printed
+    assert "--train_subset 80 --subset_seed 0" in printed  # the student trains on the subset tuned on
     again = tune_da.main(args + ["--n_trials", "4"])
     assert again["trials_this_run"] == 1 and again["n_complete"] == 4
     # the winner's T. stddev is what eval_da_goodness.py measures for it with the same settings

@@ -5,6 +5,7 @@ import torch
 from torch import Tensor
 from torchvision.transforms import v2
 
+from helper.augment import torch_private
 from helper.augment.base import Augmentation, unmixed
 from helper.augment.params import Param
 from helper.augment.policy_ops import BILINEAR, apply_grouped, expand_draw, space_for
@@ -32,7 +33,6 @@ class AugMix(Augmentation):
     0..severity-1 and a fair sign. Computed in float32 and cast back as torchvision does (uint8
     truncates); float views are clamped to [0, 1], which torchvision leaves to rounding."""
     name, label = "augmix", "AugMix"
-    space = v2.AugMix._AUGMENTATION_SPACE
     params = (Param("severity", int, 3, low=1, high=PARAMETER_MAX, help="ops' magnitude bins used"),
               Param("width", int, 3, low=1, high=8, search=(1, 4), help="chains mixed"),
               Param("depth", int, -1, low=-1, high=8, search=(-1, 3), help="ops per chain; <= 0: 1..3 at random"),
@@ -40,13 +40,14 @@ class AugMix(Augmentation):
 
     def __init__(self, config, **options):
         super().__init__(config, **options)
+        self.space = torch_private.augmentation_space(v2.AugMix)
         self._spaces = {}
 
     def draw(self, batch_size: int, generator=None) -> AugMixParams:
         n = batch_size if self.config.per_sample else 1
         width, max_depth = self.width, self.depth if self.depth > 0 else MAX_RANDOM_DEPTH
-        m = torch._sample_dirichlet(torch.full((n, 2), self.alpha), generator=generator)
-        weights = torch._sample_dirichlet(torch.full((n, width), self.alpha), generator=generator) * m[:, 1:]
+        m = torch_private.sample_dirichlet(torch.full((n, 2), self.alpha), generator)
+        weights = torch_private.sample_dirichlet(torch.full((n, width), self.alpha), generator) * m[:, 1:]
         depth = torch.randint(1, MAX_RANDOM_DEPTH + 1, (n, width), generator=generator) if self.depth <= 0 \
             else torch.full((n, width), self.depth)
         op = torch.randint(0, len(self.space), (n, width, max_depth), generator=generator)

@@ -6,6 +6,7 @@ from torch import Tensor
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import AutoAugmentPolicy
 
+from helper.augment import torch_private
 from helper.augment.base import Augmentation, unmixed
 from helper.augment.params import Param
 from helper.augment.policy_ops import NEAREST, apply_grouped, expand_draw
@@ -46,9 +47,8 @@ class AutoAugmentDA(Augmentation):
     def __init__(self, config, **options):
         super().__init__(config, **options)
         policy = config.autoaugment_policy if self.policy is None else POLICIES[self.policy]
-        reference = v2.AutoAugment(policy)
-        self.subpolicies = reference._policies
-        self._space = reference._AUGMENTATION_SPACE
+        self.subpolicies = torch_private.autoaugment_policies(policy)
+        self._space = torch_private.augmentation_space(v2.AutoAugment)
         self._probability = torch.tensor([[p for _, p, _ in s] for s in self.subpolicies],
                                          dtype=torch.float64)  # (S, 2) gate probabilities
         self._tables: Dict[Tuple[int, int], _PolicyTable] = {}

@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torchvision.transforms.v2 import AutoAugmentPolicy
 
+from helper.augment import torch_private
 from helper.augment.params import Param, resolve
 from helper.core.image_ops import crop_padding, random_derangement
 
@@ -128,7 +129,14 @@ def sample_beta(n: int, alpha: float, generator, dtype=torch.float32) -> Tensor:
     if alpha == 1.0:
         return torch.rand(n, generator=generator, dtype=dtype)
     concentration = torch.full((n, 2), float(alpha), dtype=torch.float64)
-    return torch._sample_dirichlet(concentration, generator=generator)[:, 0].to(dtype)
+    return torch_private.sample_dirichlet(concentration, generator)[:, 0].to(dtype)
+
+
+def check_beta(alpha: float) -> None:
+    """For a DA's constructor: stop while the flags are checked, not mid-run, where
+    sample_beta(alpha) needs a private call that the installed torch release may lack."""
+    if alpha != 1.0:
+        torch_private.check_releases(f"{torch_private.SAMPLE_DIRICHLET} (alpha != 1)")
 
 
 def softmax_entropy(logits: Tensor) -> Tensor:

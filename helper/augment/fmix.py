@@ -4,7 +4,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from helper.augment.base import Augmentation, AugmentedBatch, partners, sample_beta, unmixed
+from helper.augment.base import AugmentedBatch, Augmentation, check_beta, partners, sample_beta, unmixed
 from helper.augment.params import Param
 
 
@@ -53,6 +53,10 @@ class FMix(Augmentation):
                     help="lam ~ Beta(alpha, alpha)"),
               Param("decay_power", float, 3.0, low=0.0, low_open=True, search=(1.0, 5.0),
                     help="the spectrum decays as 1 / f^decay_power: larger, smoother masks"))
+
+    def __init__(self, config, **options):
+        super().__init__(config, **options)
+        check_beta(self.alpha)
 
     def draw(self, batch_size: int, height: int, width: int, generator=None) -> FMixParams:
         per_sample = self.config.per_sample

@@ -1,7 +1,7 @@
 """Mixup and CutMix: each view mixes its image with a partner of the batch."""
 import torch
 
-from helper.augment.base import Augmentation, AugmentedBatch, cast_like, partners, sample_beta, unmixed
+from helper.augment.base import AugmentedBatch, Augmentation, cast_like, check_beta, partners, sample_beta, unmixed
 from helper.augment.params import Param
 from helper.core.image_ops import box_area, box_mask, sample_boxes
 
@@ -16,6 +16,10 @@ class Mixup(Augmentation):
     drawn as ``torch.rand``). uint8 views are rounded to the nearest integer."""
     name, label, mixes = "mixup", "Mixup", True
     params = (alpha_param("weight of the image itself"),)
+
+    def __init__(self, config, **options):
+        super().__init__(config, **options)
+        check_beta(self.alpha)
 
     def __call__(self, x, generator=None, scorer=None):
         b = x.shape[0]
@@ -44,6 +48,10 @@ class CutMix(Augmentation):
     and views stay consistent either way."""
     name, label, mixes = "cutmix", "CutMix", True
     params = (alpha_param("pixel fraction kept before clipping"),)
+
+    def __init__(self, config, **options):
+        super().__init__(config, **options)
+        check_beta(self.alpha)
 
     def __call__(self, x, generator=None, scorer=None):
         b, _, h, w = x.shape

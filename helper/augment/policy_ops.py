@@ -10,8 +10,8 @@ import torch.nn.functional as F
 from torch import Tensor
 from torchvision.transforms.v2 import InterpolationMode
 from torchvision.transforms.v2 import functional as TF
-from torchvision.transforms.v2.functional import _geometry  # the kernels' own grid helpers (pinned version)
 
+from helper.augment import torch_private
 from helper.augment.base import pixel_max
 
 NEAREST, BILINEAR = InterpolationMode.NEAREST, InterpolationMode.BILINEAR
@@ -68,17 +68,17 @@ def affine_grid(op: str, magnitude: float, height: int, width: int, dtype, devic
         angle = magnitude % 360
         if angle in (0, 180) or (height == width and angle in (90, 270)):
             return None
-        matrix = _geometry._get_inverse_affine_matrix([0.0, 0.0], -angle, [0.0, 0.0], 1.0, [0.0, 0.0])
+        matrix = torch_private.inverse_affine_matrix([0.0, 0.0], -angle, [0.0, 0.0], 1.0, [0.0, 0.0])
     else:
         shear = {"ShearX": [math.degrees(math.atan(magnitude)), 0.0],
                  "ShearY": [0.0, math.degrees(math.atan(magnitude))]}.get(op, [0.0, 0.0])
         translate = {"TranslateX": [int(magnitude), 0], "TranslateY": [0, int(magnitude)]}.get(op, [0, 0])
         center = [0, 0] if op in ("ShearX", "ShearY") else None
-        angle, translate, shear, center = _geometry._affine_parse_args(0.0, translate, 1.0, shear, NEAREST, center)
+        angle, translate, shear, center = torch_private.affine_parse_args(0.0, translate, 1.0, shear, NEAREST, center)
         center_f = [0.0, 0.0] if center is None else [c - s * 0.5 for c, s in zip(center, [width, height])]
-        matrix = _geometry._get_inverse_affine_matrix(center_f, angle, [float(t) for t in translate], 1.0, shear)
+        matrix = torch_private.inverse_affine_matrix(center_f, angle, [float(t) for t in translate], 1.0, shear)
     theta = torch.tensor(matrix, dtype=dtype, device=device).reshape(1, 2, 3)
-    return _geometry._affine_grid(theta, w=width, h=height, ow=width, oh=height)
+    return torch_private.affine_grid(theta, width, height)
 
 
 def _grid_sample_like_torchvision(images: Tensor, grid: Tensor, interpolation) -> Tensor:
@@ -135,8 +135,8 @@ def apply_grouped(x: Tensor, key: Tensor, entry: Callable[[int], Tuple[str, floa
 
 
 class OpSpace:
-    """A torchvision op space (``_AUGMENTATION_SPACE``: op -> (magnitudes_fn, signed)) evaluated
-    for one image size and number of bins, with a key per (op, bin, sign) for apply_grouped."""
+    """A torchvision op space (torch_private.augmentation_space: op -> (magnitudes_fn, signed))
+    evaluated for one image size and number of bins, with a key per (op, bin, sign) for apply_grouped."""
 
     def __init__(self, space: dict, num_bins: int, height: int, width: int):
         self.ops: List[str] = list(space)

@@ -6,6 +6,7 @@ import torch
 from torch import Tensor
 from torchvision.transforms import v2
 
+from helper.augment import torch_private
 from helper.augment.base import Augmentation, unmixed
 from helper.augment.params import Param
 from helper.augment.policy_ops import NEAREST, apply_grouped, expand_draw, space_for
@@ -23,10 +24,11 @@ class OpDraws(NamedTuple):
 
 class _PerSampleOps(Augmentation):
     """Shared by RandAugment and TrivialAugmentWide: draw, then apply column by column."""
-    space: dict = {}
+    reference: type  # the torchvision transform whose op space is used
 
     def __init__(self, config, **options):
         super().__init__(config, **options)
+        self.space = torch_private.augmentation_space(self.reference)
         self._spaces = {}
 
     def draw(self, batch_size: int, generator=None) -> OpDraws:
@@ -50,7 +52,7 @@ class RandAugment(_PerSampleOps):
     """num_ops ops in turn, each drawn uniformly from torchvision's 14, all at bin ``magnitude``
     of 31, signs fair coins; nearest interpolation, fill 0 (torchvision's defaults)."""
     name, label = "randaugment", "RandAugment"
-    space = v2.RandAugment._AUGMENTATION_SPACE
+    reference = v2.RandAugment
     params = (Param("num_ops", int, 2, low=0, high=10, search=(1, 4), help="ops applied in turn"),
               Param("magnitude", int, 9, low=0, high=NUM_BINS - 1, help=f"bin of 0..{NUM_BINS - 1}"))
 
@@ -65,7 +67,7 @@ class TrivialAugmentWide(_PerSampleOps):
     """One op drawn uniformly from torchvision's 14 wide-range ones, its bin uniform of 31, its
     sign a fair coin; nearest interpolation, fill 0."""
     name, label = "trivialaugment", "TrivialAugmentWide"
-    space = v2.TrivialAugmentWide._AUGMENTATION_SPACE
+    reference = v2.TrivialAugmentWide
 
     def draw(self, batch_size, generator=None):
         n = batch_size if self.config.per_sample else 1

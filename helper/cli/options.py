@@ -1,8 +1,10 @@
 """Flags shared by the training scripts, with CRD's names and defaults, and their checks."""
 import argparse
+import sys
 
 from dataset import DATASETS
 from helper.core.errors import UsageError
+from helper.core.processes import is_main_launch
 
 # CRD trains these with lr 0.01 instead of 0.05.
 SMALL_LR_MODELS = ("MobileNetV2", "ShuffleV1", "ShuffleV2")
@@ -11,7 +13,8 @@ CRD_EPOCHS, CRD_DECAY_EPOCHS = 240, (150, 180, 210)
 
 
 def default_decay_epochs(epochs):
-    """CRD's decay epochs at the same fractions of a run of `epochs` (exactly CRD's at 240)."""
+    """CRD's decay epochs at the same fractions of a run of `epochs` (exactly CRD's at 240); those
+    that round to the same epoch count once (finalize_training_args prints a note)."""
     return sorted({max(1, round(e * epochs / CRD_EPOCHS)) for e in CRD_DECAY_EPOCHS})
 
 
@@ -30,9 +33,12 @@ def add_data_args(parser):
                             "by the processes of a machine)")
     group.add_argument("--download", action="store_true", help="fetch the data set if missing (online only)")
     group.add_argument("--train_subset", type=int, default=None,
-                       help="train on a stratified random subset of this size (fixed by --seed)")
+                       help="train on a stratified random subset of this size (fixed by --subset_seed)")
     group.add_argument("--test_subset", type=int, default=None,
-                       help="evaluate on a stratified random subset of this size (fixed by --seed)")
+                       help="evaluate on a stratified random subset of this size (fixed by --subset_seed)")
+    group.add_argument("--subset_seed", type=int, default=None,
+                       help="seed that draws the subsets (default: --seed); fix it to compare seeds or DAs "
+                            "on one subset")
     group.add_argument("--device", default="auto", help="auto (CUDA if present, else CPU), cpu, cuda, cuda:1, ...")
     group.add_argument("--seed", type=int, default=0, help="all randomness flows from this seed")
     return group
@@ -71,15 +77,44 @@ def check_teacher_args(opt):
 
 def add_speed_args(parser):
     group = parser.add_argument_group("speed (results do not depend on these beyond rounding)")
+    _add_speed_flags(group)
+    # Not a speed flag: bfloat16 keeps 8 bits of mantissa, so a run's numbers move far beyond
+    # float32 rounding and its trajectory is another one; a resumed run must keep it.
+    parser.add_argument_group("precision").add_argument(
+        "--amp", action="store_true", help="bfloat16 autocast (on the CPU too, where it is usually slower; "
+                                           "a run resumes only with the setting it started with)")
+    return group
+
+
+def _add_speed_flags(group):
     group.add_argument("--channels_last", action=argparse.BooleanOptionalAction, default=True,
                        help="channels-last memory format for models and inputs (default: on; the fastest "
                             "layout on CUDA and on the CPU, where the KD step's model work took 10-15%% less "
                             "time; float32 results move by rounding only)")
-    group.add_argument("--amp", action="store_true", help="bfloat16 autocast (on the CPU too, where it is usually slower)")
     group.add_argument("--compile", action="store_true",
                        help="torch.compile the models (off by default: on the CPU it took 5 minutes to compile "
                             "resnet56->resnet20 for a step 4%% faster than channels-last alone)")
-    return group
+
+
+def _dests(add_flags):
+    """The option names that `add_flags` defines, read off a parser of their own."""
+    parser = argparse.ArgumentParser(add_help=False)
+    add_flags(parser)
+    return frozenset(vars(parser.parse_args([])))
+
+
+# The options a resumed run may change: they cannot change what it computes. The speed group,
+# and the flags that say where the run's files and data are or how the run is driven
+# (--t_output_as_target_for_input_mix is accepted and ignored).
+NOT_SETTINGS = _dests(_add_speed_flags) | {
+    "resume", "overwrite", "save_freq", "model_path", "project", "evaluate", "data_folder", "num_workers",
+    "download", "device", "t_output_as_target_for_input_mix"}
+
+
+def run_settings(opt):
+    """The options that decide what a run computes, as parsed and resolved (canonical DA spec,
+    lw_mix as floats, the lr and decay epochs a default stands for): every option but NOT_SETTINGS."""
+    return {name: value for name, value in sorted(vars(opt).items()) if name not in NOT_SETTINGS}
 
 
 def add_training_args(parser, trial_flags=("--trial",), default_trial="0"):
@@ -125,9 +160,22 @@ def finalize_training_args(opt, model_name):
     for flag in ("train_subset", "test_subset"):
         if getattr(opt, flag) is not None and getattr(opt, flag) <= 1:
             raise UsageError(f"--{flag} must be at least 2, got {getattr(opt, flag)}")
+    if opt.lr_decay_epochs is None and len(decay) < len(CRD_DECAY_EPOCHS) and is_main_launch():
+        print(f"note: {decay_collision(opt.epochs, [e * opt.epoch_factor for e in decay])}", file=sys.stderr)
     opt.epochs *= opt.epoch_factor
     opt.lr_decay_epochs = [e * opt.epoch_factor for e in decay]
     return opt
+
+
+def decay_collision(epochs, decay):
+    """What CRD's schedule became when scaling merged some of its decay epochs."""
+    return (f"--epochs {epochs} scales CRD's lr decay epochs {_joined(CRD_DECAY_EPOCHS)} (of {CRD_EPOCHS}) onto "
+            f"the same epochs, so the decay epochs are {_joined(decay)} ({len(decay)} of CRD's "
+            f"{len(CRD_DECAY_EPOCHS)}); --lr_decay_epochs chooses another schedule")
+
+
+def _joined(numbers):
+    return ",".join(map(str, numbers))
 
 
 def parse_int_list(text):

@@ -130,6 +130,12 @@ def _leave_group():
     dist.destroy_process_group()
 
 
+def is_main_launch():
+    """Whether this process is torchrun's rank 0 (or runs alone), before init_processes: for
+    notes printed while the flags are parsed."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
 def init_processes(device_flag):
     """Join the process group torchrun describes in the environment (nccl on CUDA, gloo on the CPU)."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))

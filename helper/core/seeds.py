@@ -32,9 +32,16 @@ def named_generator(seed, *names):
     return generator(seed, *(zlib.crc32(name.encode()) for name in names))
 
 
-def make_generators(seed, names=("data", "augment")):
+# The streams of a training run, each seeded by its position: append only, so that the existing ones
+# keep their seeds (and a teacher's numbers) when one is added. The stronger DA has a stream of its
+# own, so that students of the same seed differing only in the DA see the same batches, crops and flips.
+STREAMS = ("data", "augment", "stronger_da")
+STANDARD_STREAMS = STREAMS[:2]  # batch order, standard DA: all a run without a stronger DA draws
+
+
+def make_generators(seed, names=STREAMS):
     """Independent CPU generators, one per stream of a training run, all derived from --seed."""
-    return {name: generator(seed, i) for i, name in enumerate(names)}
+    return {name: generator(seed, STREAMS.index(name)) for name in names}
 
 
 def rng_state(generators):
@@ -46,8 +53,13 @@ def rng_state(generators):
 
 
 def restore_rng_state(state, generators):
+    """Returns the names of the streams the state has none for (a checkpoint older than they are):
+    those start afresh from the seed."""
+    missing = [name for name in generators if f"generator_{name}" not in state]
     for name, g in generators.items():
-        g.set_state(state[f"generator_{name}"])
+        if name not in missing:
+            g.set_state(state[f"generator_{name}"])
     torch.set_rng_state(state["torch_cpu"])
     if "torch_cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["torch_cuda"])
+    return missing

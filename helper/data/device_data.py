@@ -57,6 +57,8 @@ def load_device_data(opt, device, processes=None):
     if opt.image_size:
         data = data.resized(opt.image_size)
     if opt.train_subset or opt.test_subset:
-        data = data.subset(opt.train_subset, opt.test_subset, seed=opt.seed)
+        # --subset_seed fixes one subset across seeds; without it the subset follows --seed, as it always did
+        seed = opt.seed if opt.subset_seed is None else opt.subset_seed
+        data = data.subset(opt.train_subset, opt.test_subset, seed=seed)
     workers = default_workers(processes) if opt.num_workers is None else opt.num_workers
     return DeviceData(data, device, memory_format(opt.channels_last), workers, processes)

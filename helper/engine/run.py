@@ -1,6 +1,7 @@
 """A training run around the epoch loop (helper/engine/loop.py): CRD's schedule, checkpoints, logs, exact resume."""
 import bisect
 import os
+import sys
 import time
 
 import torch
@@ -24,20 +25,30 @@ def set_learning_rate(optimizer, lr):
         group["lr"] = lr
 
 
+def changed_settings(recorded, current):
+    """'name=old (now new)' for each setting recorded at a run's start that differs now (a setting
+    that only one side knows, a flag added or removed since, is not compared)."""
+    return [f"{name}={recorded[name]} (now {current[name]})" for name in sorted(recorded.keys() & current.keys())
+            if recorded[name] != current[name]]
+
+
 class Training:
     """What a run trains and how it is identified; `modules` maps a checkpoint key to a module
-    whose state_dict must be saved ('model' first: the checkpoint format of DESIGN.md)."""
+    whose state_dict must be saved ('model' first: the checkpoint format of DESIGN.md). `settings`:
+    the options that decide what the run computes (helper.cli.options.run_settings); a resumed run
+    must keep them."""
 
-    def __init__(self, folder, opt, modules, optimizer, generators, identity, processes=Processes()):
+    def __init__(self, folder, opt, modules, optimizer, generators, identity, settings, processes=Processes()):
         self.folder, self.opt, self.processes = folder, opt, processes
         self.modules, self.optimizer, self.generators = modules, optimizer, generators
         self.identity = identity  # arch, num_classes, dataset (+ the student run's names)
+        self.settings = settings
         self.start_epoch, self.best_acc = 1, 0.0
 
     def checkpoint(self, epoch, accuracy):
         state = {key: module.state_dict() for key, module in self.modules.items()}
         state.update(self.identity, epoch=epoch, accuracy=accuracy, best_accuracy=self.best_acc,
-                     optimizer=self.optimizer.state_dict(), rng=rng_state(self.generators))
+                     optimizer=self.optimizer.state_dict(), rng=rng_state(self.generators), settings=self.settings)
         return state
 
     def resume(self):
@@ -50,15 +61,34 @@ class Training:
             if state.get(key) != self.identity.get(key):
                 raise UsageError(f"cannot resume {path}: it was a run with {key}={state.get(key)}, "
                                  f"not {self.identity.get(key)}")
+        self._check_settings(path, state.get("settings"))
         try:
             for key, module in self.modules.items():
                 module.load_state_dict(state[key])
             self.optimizer.load_state_dict(state["optimizer"])
-            restore_rng_state(state["rng"], self.generators)
+            missing = restore_rng_state(state["rng"], self.generators)
         except (KeyError, RuntimeError, ValueError) as err:
             raise CheckpointError(f"cannot resume from {path}: {str(err).splitlines()[0]}") from None
+        if missing:
+            self._note(f"{path} has no state of the random stream {', '.join(missing)} (it is older): "
+                       "that stream starts afresh from --seed")
         self.start_epoch, self.best_acc = state["epoch"] + 1, state["best_accuracy"]
         return True
+
+    def _check_settings(self, path, recorded):
+        """Refuse, before anything is written, to carry on a run with other settings than its start's."""
+        if recorded is None:
+            self._note(f"{path} records no settings (it is older): the flags could not be checked "
+                       "against those the run started with")
+            return
+        changed = changed_settings(recorded, self.settings)
+        if changed:
+            raise UsageError(f"cannot resume {path}: it was started with {', '.join(changed)}; resume with "
+                             "the same flags, or start a new run (--trial)")
+
+    def _note(self, text):
+        if self.processes.is_main:
+            print(f"note: {text}", file=sys.stderr)
 
     def fit(self, train_one_epoch, evaluate, best_name="best.pth"):
         """Run the remaining epochs. train_one_epoch(epoch) -> dict of train metrics;
