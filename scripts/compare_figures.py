@@ -95,10 +95,14 @@ def compare(before, after):
     return differences
 
 
-def main(argv=None):
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("commit", help="the commit before the change (any git revision)")
-    opt = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    opt = parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="compare_figures_") as parent:
         tree = checked_out(opt.commit, parent)
         try:
