@@ -69,7 +69,8 @@ def infer_arch(checkpoint, path, model_names, fallback=None):
     its weights, else `fallback` (--model_t)."""
     if checkpoint.get("arch") in model_names:
         return checkpoint["arch"]
-    named = arch_of_folder(os.path.basename(os.path.dirname(os.path.abspath(path))), model_names)
+    folder = os.path.basename(os.path.dirname(os.path.abspath(path)))
+    named = arch_of_folder(folder, model_names)
     if named is not None:
         return named
     # torchvision names its weight files <arch>-<8 hex digits>.pth (resnet34-b627a593.pth)
