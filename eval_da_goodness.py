@@ -6,25 +6,30 @@ standard deviation across groups of samples of the teacher's mean probability.
         --path_s save/student_model/vgg8/vgg8_best.pth --mix_mode identity cutmix cutmix_pick_S
     python eval_da_goodness.py --dataset digits --path_t resnet8_best.pth --n_groups 20  # offline, CPU
 
-By default every DA is measured on the same batches (paired) for 1564 groups on CIFAR-100, as
-many as the original code's 10 epochs gave.
+By default every DA is measured on the same batches (paired) for as many groups as the original
+code's 10 epochs gave (helper.goodness.statistic.PAPER_GROUPS on CIFAR-100).
 """
 import os
 
-from helper.augment import DAConfig, da_help, da_record
-from helper.batches import load_device_data
-from helper.cli import run_main, script_parser
-from helper.distributed import init_processes
-from helper.errors import UsageError
-from helper.goodness import (DA_NAMES, GROUPINGS, METRICS, PICK_BY_STUDENT, GoodnessSettings, build_schemes,
-                             check_da_names, fastest_compute_batch, measure_goodness, metrics_need_student,
-                             original_group_count, scorer_of, summarize)
-from helper.loops import evaluate_metrics
-from helper.options import add_data_args, add_speed_args, add_teacher_args, check_teacher_args
-from helper.performance import autocast, configure_backend, prepare_model
-from helper.pretrained import load_model, load_teacher
-from helper.run_log import write_json
-from helper.training import seed_everything
+from helper.augment import da_help, da_record
+from helper.cli.da_options import add_da_args, check_da_args, da_config
+from helper.cli.goodness_options import add_goodness_args, settings_for, tune_compute_batch
+from helper.cli.options import add_data_args, add_speed_args, add_teacher_args, check_teacher_args
+from helper.cli.script import run_main, script_parser
+from helper.core.errors import UsageError
+from helper.core.processes import init_processes
+from helper.core.seeds import seed_everything
+from helper.core.speed import autocast, configure_backend, prepare_model
+from helper.data.device_data import load_device_data
+from helper.engine.loop import evaluate_metrics
+from helper.engine.runtime import Runtime
+from helper.goodness.measurement import measure_goodness
+from helper.goodness.plan import default_group_count
+from helper.goodness.report import METRICS, metrics_need_student, summarize
+from helper.goodness.schemes import DA_NAMES, PICK_BY_STUDENT, build_schemes, check_da_names, scorer_of
+from helper.goodness.statistic import PAPER_GROUPS
+from helper.storage.pretrained import load_model, load_teacher
+from helper.storage.run_folder import write_json
 
 
 def parse_args(argv=None):
@@ -36,23 +41,10 @@ def parse_args(argv=None):
     group.add_argument("--mix_mode", nargs="+", default=None, metavar="DA",
                        help=f"DAs to score (default: the paper's {', '.join(DA_NAMES)}; {PICK_BY_STUDENT} "
                             f"only with --path_s); each {da_help()}")
-    group.add_argument("--da_granularity", default="sample", choices=("sample", "batch"),
-                       help="sample: each image draws its own DA parameters; batch: one draw per batch, "
-                            "as the original code did")
-    group.add_argument("--mix_n_run", type=int, default=2, help="cutmix runs that form cutmix_pick's pool")
-    group.add_argument("--n_pick", type=int, default=None, help="images cutmix_pick keeps (default: batch size)")
+    add_da_args(group)
     group = parser.add_argument_group("T. stddev")
-    group.add_argument("--n_groups", type=int, default=None,
-                       help="groups to measure (default: as many as 10 epochs give in the original "
-                            "grouping, 1564 on CIFAR-100; at most 1564 on streamed sets such as ImageNet)")
-    group.add_argument("--group_batches", type=int, default=5, help="batches per group")
-    group.add_argument("--batch_size", type=int, default=64)
-    group.add_argument("--compute_batch", type=int, default=None,
-                       help="at most this many images per teacher forward (speed only; default: the "
-                            "fastest for this teacher on this device, measured in a few seconds at start-up)")
-    group.add_argument("--grouping", default="sample", choices=GROUPINGS,
-                       help="sample: every batch full, groups on the sample stream; original: per-epoch "
-                            "batches with CRD's short last batch, as the original code")
+    add_goodness_args(group, None, "groups to measure (default: as many as 10 epochs give in the original "
+                      f"grouping, {PAPER_GROUPS} on CIFAR-100; at most {PAPER_GROUPS} on streamed sets such as ImageNet)")
     group.add_argument("--unpaired", action="store_true",
                        help="give each DA its own batches instead of the same ones for all")
     group.add_argument("--metric", nargs="+", default=["t_stddev"], choices=METRICS,
@@ -60,7 +52,6 @@ def parse_args(argv=None):
                             "reported), ce_cov (covariance across samples of the teacher-student "
                             "cross-entropy, the original's check_ce_var_v3; needs --path_s), ce_cov_approx "
                             "(the same with the teacher in place of the student)")
-    group.add_argument("--n_bootstrap", type=int, default=1000, help="resamples of groups for the 95%% CI")
     group.add_argument("--out", default=None, metavar="FILE.json", help="write the results here")
     add_data_args(parser)
     add_speed_args(parser)
@@ -74,8 +65,7 @@ def parse_args(argv=None):
                          "or use ce_cov_approx, its teacher-only approximation")
     if set(opt.metric) - {"t_stddev"} and opt.grouping != "sample":
         raise UsageError("the covariance metrics need groups of equal size: use --grouping sample")
-    if opt.mix_n_run < 1 or (opt.n_pick is not None and opt.n_pick < 2):
-        raise UsageError("--mix_n_run must be at least 1 and --n_pick at least 2")
+    check_da_args(opt)
     if opt.n_bootstrap < 1:
         raise UsageError(f"--n_bootstrap must be positive, got {opt.n_bootstrap}")
     return opt
@@ -89,23 +79,6 @@ def load_models(opt, num_classes, device):
         student, _, _ = load_model(opt.path_s, num_classes, device, fallback_arch=opt.model_s)
         student = prepare_model(student, opt.channels_last, opt.compile)
     return teacher, arch, student
-
-
-def settings_for(opt, n_groups, compute_batch=None):
-    return GoodnessSettings(n_groups=n_groups, group_batches=opt.group_batches, batch_size=opt.batch_size,
-                            compute_batch=compute_batch or opt.compute_batch or opt.batch_size,
-                            grouping=opt.grouping, paired=not opt.unpaired, seed=opt.seed)
-
-
-def tune_compute_batch(opt, teacher, data, processes):
-    """--compute_batch, or the size at which the teacher's inference on this device is fastest."""
-    if opt.compute_batch is not None:
-        return opt.compute_batch, {}
-
-    def forward(images):  # each process times its own shard: no collective inside the timed calls,
-        with autocast(images.device, opt.amp):  # whose number differs between processes
-            return teacher(data.normalize(processes.shard(images)))
-    return fastest_compute_batch(forward, data.train, opt.batch_size, processes)
 
 
 def goodness_record(opt, teacher_arch, teacher_acc, settings, train_size, originals_seconds, results):
@@ -142,21 +115,19 @@ def main(argv=None):
     data = load_device_data(opt, device, processes)
     train = data.train
     teacher, arch, student = load_models(opt, data.num_classes, device)
-    teacher_result = evaluate_metrics(teacher, data.test, data.normalize, opt.amp, processes)
+    teacher_result = evaluate_metrics(teacher, data.test, Runtime(data.normalize, opt.amp, processes))
     teacher_acc = teacher_result["test_acc"]
     say = print if processes.is_main else (lambda *args: None)
     say(f"teacher {arch} ({opt.path_t}): test accuracy {teacher_acc:.2f}% "
         f"(top-5 {teacher_result['test_acc5']:.2f}%)")
 
-    n_groups = opt.n_groups or min(original_group_count(len(train), opt.batch_size, opt.group_batches),
-                                   data.goodness_groups or float("inf"))
+    n_groups = opt.n_groups or default_group_count(len(train), opt.batch_size, opt.group_batches, data.streamed)
     compute_batch, rates = tune_compute_batch(opt, teacher, data, processes)
     if rates:
         say(f"compute batch {compute_batch}: the teacher's fastest here ("
             + ", ".join(f"{size}: {rate:.0f}" for size, rate in rates.items()) + " images/s)")
     settings = settings_for(opt, n_groups, compute_batch)
-    config = DAConfig(data.image_size, granularity=opt.da_granularity, mix_n_run=opt.mix_n_run,
-                      n_pick=opt.n_pick, mean=data.mean)
+    config = da_config(opt, data.image_size, data.mean)
     schemes = build_schemes(opt.mix_mode, config, have_student=student is not None)
     with autocast(device, opt.amp):
         measured = measure_goodness(teacher, train, data.normalize, schemes, settings, student, processes,

@@ -12,19 +12,23 @@ import torch
 
 from distiller_zoo import DISTILLERS, DistillContext, build_distiller, probe_features
 from distiller_zoo.options import add_logit_args, check_logit_args, kl_term
-from helper.augment import DAConfig, build_augmentation, canonical_da, da_help, da_record
-from helper.batches import load_device_data
-from helper.cli import run_main, script_parser
-from helper.distill import DistillStep, InitStep, Objective
-from helper.distributed import init_processes
-from helper.errors import UsageError
-from helper.loops import evaluate, evaluate_metrics, run_epoch
-from helper.options import (add_data_args, add_speed_args, add_teacher_args, add_training_args,
-                            check_teacher_args, finalize_training_args, parse_float_list)
-from helper.performance import configure_backend, prepare_model
-from helper.pretrained import build_model, load_teacher
-from helper.run_log import prepare_run_folder
-from helper.training import Training, make_generators, seed_everything
+from helper.augment import build_augmentation, canonical_da, da_help, da_record
+from helper.cli.da_options import add_da_args, check_da_args, da_config
+from helper.cli.options import (add_data_args, add_speed_args, add_teacher_args, add_training_args, check_teacher_args,
+                                finalize_training_args, parse_float_list, run_settings)
+from helper.cli.script import run_main, script_parser
+from helper.core.errors import UsageError
+from helper.core.processes import init_processes
+from helper.core.seeds import make_generators, seed_everything
+from helper.core.speed import configure_backend, prepare_model
+from helper.data.device_data import load_device_data
+from helper.engine.loop import evaluate, evaluate_metrics, run_epoch
+from helper.engine.objective import Objective
+from helper.engine.run import Training
+from helper.engine.runtime import Runtime
+from helper.engine.steps import DistillStep, InitStep, Networks
+from helper.storage.pretrained import build_model, load_teacher
+from helper.storage.run_folder import prepare_run_folder
 
 PICK_CRITERIA = {"teacher_entropy": "cutmix_pick_T", "student_entropy": "cutmix_pick_S"}
 PICK_BY = {"teacher_entropy": "teacher", "student_entropy": "student"}
@@ -62,28 +66,21 @@ def parse_args(argv=None):
                             "without it there is no x' and the KD term is KL on x alone, as in the original code")
     group.add_argument("--t_output_as_target_for_input_mix", action="store_true",
                        help="accepted for the original commands: the teacher's output on x' is always the target")
-    group.add_argument("--mix_n_run", type=int, default=2, help="cutmix runs that form cutmix_pick's pool")
-    group.add_argument("--n_pick", type=int, default=None, help="images cutmix_pick keeps (default: batch size)")
     group.add_argument("--cutmix_pick_criterion", default="teacher_entropy", choices=list(PICK_CRITERIA))
-    group.add_argument("--da_granularity", default="sample", choices=("sample", "batch"),
-                       help="sample: each image draws its own DA parameters; batch: one draw per batch, "
-                            "as the original code did")
+    add_da_args(group)
     add_data_args(parser)
     add_training_args(parser, default_trial="1")
     add_speed_args(parser)
-    opt = check_teacher_args(parser.parse_args(argv))
+    opt = check_da_args(check_teacher_args(parser.parse_args(argv)))
     opt.lw_mix = parse_lw_mix(opt.lw_mix)
     opt.mix_mode = canonical_da(opt.mix_mode)  # recorded and named canonically
     build_augmentation(opt.mix_mode, make_da_config(opt, 32))  # refuses impossible combinations now
-    if opt.mix_n_run < 1 or (opt.n_pick is not None and opt.n_pick < 2):
-        raise UsageError("--mix_n_run must be at least 1 and --n_pick at least 2")
     check_logit_args(opt)
     return finalize_training_args(opt, opt.model_s)
 
 
 def make_da_config(opt, image_size, mean=None):
-    return DAConfig(image_size, granularity=opt.da_granularity, mix_n_run=opt.mix_n_run, n_pick=opt.n_pick,
-                    mean=mean, pick_by=PICK_BY[opt.cutmix_pick_criterion])
+    return da_config(opt, image_size, mean, PICK_BY[opt.cutmix_pick_criterion])
 
 
 def parse_lw_mix(text):
@@ -143,6 +140,7 @@ def main(argv=None):
     configure_backend(device)
     data = load_device_data(opt, device, processes)
     train, test, normalize = data.train, data.test, data.normalize
+    runtime = Runtime(normalize, opt.amp, processes)
     teacher, teacher_arch, _ = load_teacher(opt, data.num_classes, device)
     for p in teacher.parameters():
         p.requires_grad_(False)
@@ -159,7 +157,7 @@ def main(argv=None):
 
     folder = os.path.join(opt.model_path, run_name(opt, teacher_arch))
     prepare_run_folder(folder, resume=opt.resume, overwrite=opt.overwrite)
-    teacher_result = evaluate_metrics(teacher, test, normalize, opt.amp, processes)
+    teacher_result = evaluate_metrics(teacher, test, runtime)
     teacher_acc = teacher_result["test_acc"]
     if processes.is_main:
         print(f"teacher {teacher_arch}: test accuracy {teacher_acc:.2f}% (top-5 "
@@ -173,35 +171,35 @@ def main(argv=None):
                                 lr=opt.learning_rate, momentum=opt.momentum, weight_decay=opt.weight_decay)
     identity = run_identity(opt, data.num_classes, teacher_arch, teacher_acc, objective)
     training = Training(folder, opt, {"model": student, "distiller": distiller}, optimizer,
-                        generators, identity, processes)
+                        generators, identity, run_settings(opt), processes)
     if opt.resume and training.resume():
         if processes.is_main:
             print(f"resuming {folder} at epoch {training.start_epoch}")
     elif distiller.init_epochs:
-        run_init_phase(student, teacher, distiller, train, normalize, opt, generators, processes)
+        run_init_phase(Networks(student, teacher, distiller), train, runtime, opt, generators)
 
-    step = DistillStep(trained, teacher, distiller, augmentation, objective, optimizer, normalize,
-                       generators["stronger_da"], augmentation.scored_by == "student", opt.amp, processes)
+    step = DistillStep(Networks(trained, teacher, distiller), objective, augmentation, optimizer, runtime,
+                       generators["stronger_da"], pick_by_student=augmentation.scored_by == "student")
     summary = training.fit(
-        lambda epoch: run_epoch(step, train, opt.batch_size, generators, epoch, opt.epochs, processes),
-        lambda: evaluate(student, test, normalize, opt.amp, processes), best_name=f"{opt.model_s}_best.pth")
+        lambda epoch: run_epoch(step, train, opt.batch_size, generators, epoch, opt.epochs),
+        lambda: evaluate(student, test, runtime), best_name=f"{opt.model_s}_best.pth")
     if processes.is_main:
         print(f"done: last test loss {summary['last_test_loss']:.4f} (S. test loss), last accuracy "
               f"{summary['last_test_acc']:.2f}%, best {summary['best_test_acc']:.2f}%; run folder {folder}")
     return summary
 
 
-def run_init_phase(student, teacher, distiller, train, normalize, opt, generators, processes):
+def run_init_phase(networks, train, runtime, opt, generators):
     """CRD's initialisation for abound, factor and fsp, with its own SGD on the init parameters;
     with several processes, data-parallel as the main phase."""
-    modules = distiller.init_modules(student)
+    distiller = networks.distiller
+    modules = distiller.init_modules(networks.student)
     optimizer = torch.optim.SGD([p for m in modules for p in m.parameters()], lr=distiller.init_learning_rate(opt),
                                 momentum=opt.momentum, weight_decay=opt.weight_decay)
-    step = InitStep(student, teacher, distiller, modules, optimizer, normalize, processes)
+    step = InitStep(networks, modules, optimizer, runtime)
     for epoch in range(1, distiller.init_epochs + 1):
-        loss = run_epoch(step, train, opt.batch_size, generators, epoch, distiller.init_epochs, processes,
-                         phase="init")
-        if processes.is_main:
+        loss = run_epoch(step, train, opt.batch_size, generators, epoch, distiller.init_epochs, phase="init")
+        if runtime.processes.is_main:
             print(f"init epoch {epoch}/{distiller.init_epochs}  loss {loss['train_loss']:.4f}")
 
 

@@ -8,15 +8,18 @@ import os
 
 import torch
 
-from helper.batches import load_device_data
-from helper.cli import run_main, script_parser
-from helper.distributed import init_processes
-from helper.loops import CrossEntropyStep, evaluate, evaluate_metrics, run_epoch
-from helper.options import add_data_args, add_speed_args, add_training_args, finalize_training_args
-from helper.performance import configure_backend, prepare_model
-from helper.pretrained import build_model, load_model
-from helper.run_log import prepare_run_folder
-from helper.training import STANDARD_STREAMS, Training, make_generators, seed_everything
+from helper.cli.options import add_data_args, add_speed_args, add_training_args, finalize_training_args, run_settings
+from helper.cli.script import run_main, script_parser
+from helper.core.processes import init_processes
+from helper.core.seeds import STANDARD_STREAMS, make_generators, seed_everything
+from helper.core.speed import configure_backend, prepare_model
+from helper.data.device_data import load_device_data
+from helper.engine.loop import evaluate, evaluate_checkpoint, run_epoch
+from helper.engine.run import Training
+from helper.engine.runtime import Runtime
+from helper.engine.steps import CrossEntropyStep
+from helper.storage.pretrained import build_model
+from helper.storage.run_folder import prepare_run_folder
 
 
 def parse_args(argv=None):
@@ -37,11 +40,10 @@ def run_folder_name(opt):
             f"_trial_{opt.trial}")
 
 
-def evaluate_checkpoint(opt, device):
+def report_checkpoint(opt, device):
     data = load_device_data(opt, device)
     # The architecture comes from the checkpoint or its folder; --model only if neither tells.
-    model, arch, _ = load_model(opt.evaluate, data.num_classes, device, fallback_arch=opt.model)
-    result = evaluate_metrics(prepare_model(model, opt.channels_last), data.test, data.normalize, opt.amp)
+    result, arch = evaluate_checkpoint(opt.evaluate, data, opt.channels_last, opt.amp, fallback_arch=opt.model)
     print(f"{opt.evaluate}: {arch} on {opt.dataset} test ({len(data.test)} images): "
           f"accuracy {result['test_acc']:.2f}% (top-5 {result['test_acc5']:.2f}%)  "
           f"loss {result['test_loss']:.4f}")
@@ -54,7 +56,7 @@ def main(argv=None):
     processes, device = init_processes(opt.device)
     configure_backend(device)
     if opt.evaluate:
-        return evaluate_checkpoint(opt, device)
+        return report_checkpoint(opt, device)
     folder = os.path.join(opt.model_path, run_folder_name(opt))
     prepare_run_folder(folder, resume=opt.resume, overwrite=opt.overwrite)
     data = load_device_data(opt, device, processes)
@@ -64,13 +66,14 @@ def main(argv=None):
                                 weight_decay=opt.weight_decay)
     generators = make_generators(opt.seed, STANDARD_STREAMS)
     identity = {"arch": opt.model, "num_classes": data.num_classes, "dataset": opt.dataset}
-    training = Training(folder, opt, {"model": model}, optimizer, generators, identity, processes)
+    training = Training(folder, opt, {"model": model}, optimizer, generators, identity, run_settings(opt), processes)
     if opt.resume and training.resume() and processes.is_main:
         print(f"resuming {folder} at epoch {training.start_epoch}")
-    step = CrossEntropyStep(trained, optimizer, data.normalize, opt.amp, processes)
+    runtime = Runtime(data.normalize, opt.amp, processes)
+    step = CrossEntropyStep(trained, optimizer, runtime)
     summary = training.fit(
-        lambda epoch: run_epoch(step, data.train, opt.batch_size, generators, epoch, opt.epochs, processes),
-        lambda: evaluate(model, data.test, data.normalize, opt.amp, processes), best_name=f"{opt.model}_best.pth")
+        lambda epoch: run_epoch(step, data.train, opt.batch_size, generators, epoch, opt.epochs),
+        lambda: evaluate(model, data.test, runtime), best_name=f"{opt.model}_best.pth")
     if processes.is_main:
         print(f"done: last test accuracy {summary['last_test_acc']:.2f}%, best {summary['best_test_acc']:.2f}%; "
               f"run folder {folder}")

@@ -18,23 +18,27 @@ import shlex
 
 from tqdm import tqdm
 
-from eval_da_goodness import settings_for, tune_compute_batch
-from helper.augment import DAConfig, build_augmentation, da_record
-from helper.batches import load_device_data
-from helper.cli import run_main, script_parser
-from helper.da_objective import TStddevObjective
-from helper.da_search import dimensions, parse_templates, render
-from helper.distributed import init_processes
-from helper.errors import UsageError
-from helper.goodness import GROUPINGS, measure_originals
-from helper.loops import evaluate
-from helper.options import add_data_args, add_speed_args, add_teacher_args, check_teacher_args
-from helper.performance import autocast, configure_backend, prepare_model
-from helper.pretrained import load_teacher
-from helper.run_log import write_json
-from helper.study import finished_trials, open_study, run_trials
-from helper.training import seed_everything
-from helper.tune_report import best_record, trial_rows, write_plots
+from helper.augment import build_augmentation, da_record
+from helper.cli.da_options import add_da_args, check_da_args, da_config
+from helper.cli.goodness_options import add_goodness_args, settings_for, tune_compute_batch
+from helper.cli.options import add_data_args, add_speed_args, add_teacher_args, check_teacher_args
+from helper.cli.script import run_main, script_parser
+from helper.core.errors import UsageError
+from helper.core.processes import init_processes
+from helper.core.seeds import seed_everything
+from helper.core.speed import autocast, configure_backend, prepare_model
+from helper.data.device_data import load_device_data
+from helper.engine.loop import evaluate
+from helper.cli.paper import kd_flags
+from helper.engine.objective import PAPER_KD
+from helper.engine.runtime import Runtime
+from helper.goodness.measurement import measure_originals
+from helper.storage.pretrained import load_teacher
+from helper.storage.run_folder import write_json
+from helper.tuning.objective import TStddevObjective
+from helper.tuning.report import best_record, trial_rows, write_plots
+from helper.tuning.search_space import dimensions, parse_templates, render
+from helper.tuning.study import finished_trials, open_study, run_trials
 
 DEFAULT_N_GROUPS = 200
 
@@ -55,17 +59,12 @@ def parse_args(argv=None):
     group.add_argument("--out", default=None, help="output folder (default save/tune_da/<teacher arch>_<dataset>)")
     group.add_argument("--model_s", default=None, help="student architecture for the printed train_student.py command")
     group = parser.add_argument_group("T. stddev (as eval_da_goodness.py)")
-    group.add_argument("--n_groups", type=int, default=DEFAULT_N_GROUPS, help="groups per trial")
-    group.add_argument("--group_batches", type=int, default=5, help="batches per group")
-    group.add_argument("--batch_size", type=int, default=64)
-    group.add_argument("--compute_batch", type=int, default=None,
-                       help="at most this many images per teacher forward (speed only; default: measured)")
-    group.add_argument("--grouping", default="sample", choices=GROUPINGS)
-    group.add_argument("--da_granularity", default="sample", choices=("sample", "batch"))
-    group.add_argument("--n_bootstrap", type=int, default=1000, help="resamples for each trial's 95%% CI")
+    add_goodness_args(group, DEFAULT_N_GROUPS, "groups per trial")
+    add_da_args(group)
     add_data_args(parser)
     add_speed_args(parser)
     opt = check_teacher_args(parser.parse_args(argv))
+    check_da_args(opt)
     opt.unpaired = False  # trials compare on common ground: the paired originals
     opt.templates = parse_templates(opt.mix_mode)
     opt.mix_mode = [t.canonical for t in opt.templates]
@@ -102,8 +101,7 @@ def study_identity(opt, settings):
 def student_command(opt, spec):
     """The train_student.py command that distils with the winner (the paper's objective)."""
     words = ["python", "train_student.py", "--path_t", opt.path_t, "--model_s", opt.model_s or "MODEL_S",
-             "--distill", "kd", "-r", "0.1", "-a", "0.9", "-b", "0", "--lw_mix", "[1,0,1]",
-             "--mix_mode", spec, "--dataset", opt.dataset]
+             "--distill", "kd", *kd_flags(PAPER_KD), "--mix_mode", spec, "--dataset", opt.dataset]
     if opt.train_subset is not None:
         # the subset the DA was tuned on, whatever seed the student then trains with
         subset_seed = opt.seed if opt.subset_seed is None else opt.subset_seed
@@ -130,12 +128,12 @@ def main(argv=None):
     configure_backend(device)
     say = print if processes.is_main else (lambda *args: None)
     data = load_device_data(opt, device, processes)
-    config = DAConfig(data.image_size, granularity=opt.da_granularity, mean=data.mean)
+    config = da_config(opt, data.image_size, data.mean)
     check_templates(opt.templates, config)
     settings_for(opt, opt.n_groups)  # the T. stddev flags, checked before the teacher loads
     teacher, arch, _ = load_teacher(opt, data.num_classes, device)
     teacher = prepare_model(teacher, opt.channels_last, opt.compile)
-    _, teacher_acc = evaluate(teacher, data.test, data.normalize, opt.amp, processes)
+    _, teacher_acc = evaluate(teacher, data.test, Runtime(data.normalize, opt.amp, processes))
     say(f"teacher {arch} ({opt.path_t}): test accuracy {teacher_acc:.2f}%")
     compute_batch, _ = tune_compute_batch(opt, teacher, data, processes)
     settings = settings_for(opt, opt.n_groups, compute_batch)

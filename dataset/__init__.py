@@ -1,5 +1,5 @@
 """Data set registry: a --dataset name maps to a loader returning an in-memory ImageDataset or a
-streamed FolderDataset (helper/batches.py puts either kind on the device behind one interface)."""
+streamed FolderDataset (helper/data/device_data.py puts either kind on the device behind one interface)."""
 from .base import ImageDataset, stratified_subset
 from .cifar import load_cifar10, load_cifar100
 from .digits import load_digits

@@ -3,7 +3,7 @@ from dataclasses import dataclass
 
 import torch
 
-from helper.errors import DatasetError
+from helper.core.errors import DatasetError
 
 
 def missing_dataset_message(name, path, layout, download_hint):
@@ -13,7 +13,6 @@ def missing_dataset_message(name, path, layout, download_hint):
 @dataclass
 class ImageDataset:
     """A whole data set in memory: uint8 images (N, 3, H, W), int64 labels (N,)."""
-    goodness_groups = None  # T. stddev's default: all the groups of the original's 10 epochs
     name: str
     train_x: torch.Tensor
     train_y: torch.Tensor

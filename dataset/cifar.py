@@ -5,7 +5,7 @@ import pickle
 import numpy as np
 import torch
 
-from helper.errors import DatasetNotFoundError
+from helper.core.errors import DatasetNotFoundError
 
 from .base import ImageDataset, missing_dataset_message
 

@@ -5,7 +5,7 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from helper.errors import DatasetError, DatasetNotFoundError
+from helper.core.errors import DatasetError, DatasetNotFoundError
 
 from .base import stratified_subset
 
@@ -13,10 +13,6 @@ from .base import stratified_subset
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 DEFAULT_IMAGE_SIZE = 224
-# T. stddev default on streaming data: the original's 10 epochs would be 40,037 groups on
-# ImageNet-1K; 1564 groups (CIFAR-100's default, 500,480 images) keep the 95% interval within a
-# few percent of the value at 1/25 of the cost.
-DEFAULT_GOODNESS_GROUPS = 1564
 
 
 class DatasetLayoutError(DatasetError):
@@ -46,7 +42,6 @@ class FolderDataset:
     mean: tuple = IMAGENET_MEAN
     std: tuple = IMAGENET_STD
     image_size: int = DEFAULT_IMAGE_SIZE
-    goodness_groups: int = DEFAULT_GOODNESS_GROUPS  # caps T. stddev's default number of groups
 
     @property
     def num_classes(self):

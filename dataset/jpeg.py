@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from helper.errors import DatasetError
+from helper.core.errors import DatasetError
 
 SCALE, RATIO = (0.08, 1.0), (3 / 4, 4 / 3)
 TEST_RESIZE = 256 / 224  # Resize(256) before CenterCrop(224)

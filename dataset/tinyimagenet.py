@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from helper.errors import DatasetNotFoundError
+from helper.core.errors import DatasetNotFoundError
 
 from .base import ImageDataset, missing_dataset_message
 

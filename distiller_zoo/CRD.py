@@ -19,7 +19,7 @@ from torch import Tensor, nn
 
 from models.util import Embed
 
-from helper.distributed import Processes
+from helper.core.processes import Processes
 
 from .base import DistillContext, Distiller
 

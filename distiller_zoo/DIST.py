@@ -7,7 +7,7 @@ Authors' CIFAR-100 defaults (image_classification_sota, dist_cifar.yaml: kd 'dis
 gamma 1, tau 4, CE weight 1, DIST weight 2."""
 from torch import Tensor
 
-from helper.errors import UsageError
+from helper.core.errors import UsageError
 
 from .base import DistillContext
 from .logit import LogitDistiller, LogitLoss

@@ -7,7 +7,7 @@ on the FSP loss; the main phase then adds no loss of its own.
 
 from torch import Tensor
 
-from helper.errors import UsageError
+from helper.core.errors import UsageError
 
 from .base import DistillContext, Distiller, pool_to_common_size
 

@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from helper.errors import UsageError
+from helper.core.errors import UsageError
 
 from .base import DistillContext, Distiller
 

@@ -6,7 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from helper.distributed import Processes
+from helper.core.modes import eval_mode
+from helper.core.processes import Processes
 
 
 @dataclass(frozen=True)
@@ -30,10 +31,8 @@ class DistillContext:
 def probe_features(student: nn.Module, teacher: nn.Module, images: Tensor) -> tuple[list, list]:
     """Feature lists of both models on a normalised probe batch, as CRD takes them for the shapes;
     the student is probed in eval mode so that its BatchNorm statistics do not move."""
-    was_training = student.training
-    student.eval()
-    feat_s, _ = student(images, is_feat=True)
-    student.train(was_training)
+    with eval_mode(student):
+        feat_s, _ = student(images, is_feat=True)
     feat_t, _ = teacher(images, is_feat=True)
     return feat_s, feat_t
 

@@ -1,5 +1,5 @@
 """train_student.py's flags for the logit methods, and the choice of the objective's KL_T term."""
-from helper.errors import UsageError
+from helper.core.errors import UsageError
 
 from . import DIST, DKD
 from .base import Distiller

@@ -1,0 +1,2 @@
+"""The library behind the scripts, in layers whose imports only go down (docs/architecture.md):
+core <- data, augment, storage <- engine <- goodness <- tuning <- cli."""

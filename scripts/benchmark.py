@@ -12,13 +12,13 @@ On whatever device is present (--device auto), in one process, for each teacher:
       targets of x'), the student's forwards on x and x' and one backward of a simple loss over
       both; cutmix_pick_S adds the student's no-grad forward on the pool;
   (b) step_ms: the real train_student.py step, gathering the batch from uint8 images resident on
-      the device and calling helper.distill.DistillStep (standard DA, normalisation, stronger DA,
+      the device and calling helper.engine.steps.DistillStep (standard DA, normalisation, stronger DA,
       forwards, the loss with -r 0.1 -a 0.9 -b 0 --lw_mix [1,0,1] --kd_T 4, backward and the SGD
       step: lr 0.05, momentum 0.9, weight decay 5e-4) in the run's memory format; overhead = b /
       the faster format's a (target <= 1.15), and speedup = the standard format's a / b. Each
       DA's student starts from the same weights;
 
-and for eval_da_goodness.py's data pass (helper.goodness.measure_goodness, teacher in eval mode)
+and for eval_da_goodness.py's data pass (helper.goodness.measurement.measure_goodness, teacher in eval mode)
 
   (c) the images per second it pushes through the models, counting every image the teacher (and,
       for cutmix_pick_S, the student) forwards, once per DA alone (x and x' of every batch) and
@@ -61,27 +61,30 @@ if ROOT not in sys.path:
 from dataset.cifar import CIFAR100_MEAN, CIFAR100_STD  # noqa: E402
 from distiller_zoo import DistillContext, build_distiller, probe_features  # noqa: E402
 from helper.augment import DAConfig, standalone_names  # noqa: E402
-from helper.batches import DeviceSplit, Normalize  # noqa: E402
-from helper.cli import run_main, script_parser  # noqa: E402
-from helper.distill import DistillStep, Objective  # noqa: E402
-from helper.errors import UsageError  # noqa: E402
-from helper.goodness import (DA_NAMES, GoodnessSettings, build_schemes,  # noqa: E402
-                             fastest_compute_batch, measure_goodness)
-from helper.options import add_speed_args  # noqa: E402
-from helper.performance import (autocast, configure_backend, fastest_batch, memory_format,  # noqa: E402
-                                prepare_model, synchronize)
-from helper.pretrained import build_model  # noqa: E402
-from helper.run_log import write_json  # noqa: E402
-from helper.training import make_generators  # noqa: E402
-from helper.distributed import select_device  # noqa: E402
+from helper.cli.options import add_speed_args  # noqa: E402
+from helper.cli.script import run_main, script_parser  # noqa: E402
+from helper.core.errors import UsageError  # noqa: E402
+from helper.core.processes import select_device  # noqa: E402
+from helper.core.seeds import make_generators  # noqa: E402
+from helper.core.speed import (autocast, configure_backend, fastest_batch, memory_format, prepare_model,  # noqa: E402
+                               synchronize)
+from helper.data.splits import DeviceSplit, Normalize  # noqa: E402
+from helper.engine.objective import PAPER_KD, Objective  # noqa: E402
+from helper.engine.runtime import Runtime  # noqa: E402
+from helper.engine.steps import DistillStep, Networks  # noqa: E402
+from helper.goodness.compute_batch import fastest_compute_batch  # noqa: E402
+from helper.goodness.measurement import measure_goodness  # noqa: E402
+from helper.goodness.plan import GoodnessSettings  # noqa: E402
+from helper.goodness.schemes import DA_NAMES, build_schemes  # noqa: E402
+from helper.storage.pretrained import build_model  # noqa: E402
+from helper.storage.run_folder import write_json  # noqa: E402
 
 # The paper's nine DAs, then every other DA of the registry.
 BENCHMARK_DAS = list(dict.fromkeys([*DA_NAMES, *standalone_names()]))
 DEFAULT_PAIRS = ("wrn_40_2:wrn_16_2", "resnet56:resnet20")
 NUM_CLASSES, IMAGE_SIZE, CHANNELS = 100, 32, 3  # CIFAR-100
 GROUP_BATCHES = 5  # batches per T. stddev group, as the paper
-# The paper's KD objective and CRD's optimiser (train_student.py's defaults).
-KD = {"gamma": 0.1, "alpha": 0.9, "beta": 0.0, "lw_mix": (1.0, 0.0, 1.0), "kd_T": 4.0}
+# CRD's optimiser (train_student.py's defaults); the objective is the paper's KD (PAPER_KD).
 SGD = {"lr": 0.05, "momentum": 0.9, "weight_decay": 5e-4}
 
 
@@ -264,12 +267,12 @@ def distill_step(teacher, student, scheme, config, normalize, opt, device):
     """train_student.py's DistillStep for ``scheme`` with the paper's KD settings."""
     feat_s, feat_t = probe_features(student, teacher, random_inputs(2, opt, device))
     distiller = build_distiller("kd", DistillContext(feat_s, feat_t, torch.zeros(0, dtype=torch.long),
-                                                     SimpleNamespace(**KD, logit_stand=False))).to(device)
-    objective = Objective(KD["gamma"], KD["alpha"], KD["beta"], KD["lw_mix"], KD["kd_T"])
+                                                     SimpleNamespace(**PAPER_KD, logit_stand=False))).to(device)
+    objective = Objective(PAPER_KD["gamma"], PAPER_KD["alpha"], PAPER_KD["beta"], PAPER_KD["lw_mix"], PAPER_KD["kd_T"])
     optimizer = torch.optim.SGD(list(student.parameters()) + list(distiller.parameters()), **SGD)
     generator = make_generators(opt.seed)["augment"]
-    return DistillStep(student, teacher, distiller, scheme.augmentation, objective, optimizer, normalize,
-                       generator, pick_by_student=scheme.scorer == "student", amp=opt.amp)
+    return DistillStep(Networks(student, teacher, distiller), objective, scheme.augmentation, optimizer,
+                       Runtime(normalize, opt.amp), generator, pick_by_student=scheme.scorer == "student")
 
 
 def real_step(step, split, opt):
@@ -282,7 +285,7 @@ def real_step(step, split, opt):
     batches = iter(order[:n_steps * opt.batch_size].view(n_steps, opt.batch_size))
 
     def run():
-        step(*split.batch(next(batches), step.generator))
+        step(*split.batch(next(batches), step.generator), 1)
     return run
 
 
@@ -446,7 +449,7 @@ def main(argv=None):
               "load_average_start": list(os.getloadavg()), "peak_memory": peak_memory_kind(device),
               "settings": {**{k: v for k, v in vars(opt).items() if k not in ("pairs", "out")},
                            "pairs": [f"{t}:{s}" for t, s in opt.pairs],
-                           "amp_active": opt.amp, "kd": KD, "sgd": SGD,
+                           "amp_active": opt.amp, "kd": PAPER_KD, "sgd": SGD,
                            "goodness_group_batches": GROUP_BATCHES},
               "pairs": {}}
     for teacher_name, student_name in opt.pairs:

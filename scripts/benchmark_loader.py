@@ -4,7 +4,7 @@ DataLoader with the original code's PIL transforms, at the same number of worker
     python scripts/benchmark_loader.py --images /data/imagenet/train --workers 8 --out save/loader.json
     python scripts/benchmark_loader.py --workers 2          # a synthetic tree, see below
 
-Ours: helper.streaming.StreamingSplit.epoch (decode, RandomResizedCrop(224) + flip per image, uint8
+Ours: helper.data.streaming.StreamingSplit.epoch (decode, RandomResizedCrop(224) + flip per image, uint8
 batches), as the training loop receives them (the normalisation then runs on the device); and
 "ours_cpu_normalize", the same followed by the normalisation to float in the main process, as a
 CPU-only run does it. Theirs: ImageFolder with Compose([RandomResizedCrop(224), RandomHorizontalFlip(),
@@ -33,9 +33,9 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 from dataset.folder import IMAGENET_MEAN, IMAGENET_STD, FolderSplit, class_folders, images_in  # noqa: E402
-from helper.batches import Normalize  # noqa: E402
-from helper.streaming import StreamingSplit  # noqa: E402
-from helper.training import make_generators  # noqa: E402
+from helper.core.seeds import make_generators  # noqa: E402
+from helper.data.splits import Normalize  # noqa: E402
+from helper.data.streaming import StreamingSplit  # noqa: E402
 
 SAMPLE = os.path.join(os.path.dirname(ROOT), "shared", "data", "tinyimagenet-sample", "tiny-imagenet-200", "train")
 

@@ -33,17 +33,17 @@ DATASET="${DATASET:-cifar100}"
 
 # The paper's experiments (Good-DA-in-KD scripts/S_test_loss_different_DA_cifar100.sh,
 # T_stddev_different_DA_cifar100.sh).
-# helper.augment.PAPER_DAS; DAS takes any spec of the registry, e.g. DAS="identity cutmix(alpha=0.5)".
-ALL_DAS="identity flip crop+flip cutout autoaugment mixup cutmix cutmix_pick_S cutmix_pick_T"
+# The paper's settings come from the code (helper/cli/paper.py): ALL_DAS (helper.augment.PAPER_DAS;
+# DAS takes any spec of the registry, e.g. DAS="identity cutmix(alpha=0.5)"), the loss weights
+# KD_WEIGHTS (-r CE, -a KD, -b other) and CRD_WEIGHTS (CRD+KD keeps KD's and adds CRD's 0.8), and
+# PAPER_LW_MIX (helper.engine.objective.PAPER_KD).
+eval "$(python3 -m helper.cli.paper shell)"  # any python3: it reads the source, imports no torch
 ALL_TEACHERS="vgg13 resnet56 resnet32x4 wrn_40_2 ResNet50"
 ALL_PAIRS="vgg13:vgg8 vgg13:MobileNetV2 resnet56:resnet20 resnet56:ShuffleV2 wrn_40_2:wrn_16_2 wrn_40_2:vgg8 resnet32x4:resnet8x4 ResNet50:vgg8 resnet32x4:ShuffleV2"
 # The CRD pairs among the nine, used for the accuracy tables.
 TABLE_PAIRS="vgg13:vgg8 vgg13:MobileNetV2 resnet56:resnet20 wrn_40_2:wrn_16_2 resnet32x4:resnet8x4 ResNet50:vgg8 resnet32x4:ShuffleV2"
 # The student whose entropy cutmix_pick_S uses when T. stddev is measured (the original's pairs).
 declare -A REFERENCE_STUDENT=([vgg13]=vgg8 [resnet56]=resnet20 [resnet32x4]=resnet8x4 [wrn_40_2]=wrn_16_2 [ResNet50]=vgg8 [resnet34]=resnet18)
-# Loss weights: -r (CE), -a (KD), -b (other); CRD+KD keeps KD's and adds CRD's 0.8.
-KD_WEIGHTS=(-r 0.1 -a 0.9 -b 0)
-CRD_WEIGHTS=(-r 0.1 -a 0.9 -b 0.8)
 
 read -ra DAS <<< "${DAS:-$ALL_DAS}"
 read -ra TEACHERS <<< "${TEACHERS:-$ALL_TEACHERS}"
@@ -235,9 +235,9 @@ project_name() {  # method teacher student da factor
 da_flags() {
   case "$1" in
     none) echo "--lw_mix [1,0,0]" ;;
-    cutmix_pick_S) echo "--t_output_as_target_for_input_mix --lw_mix [1,0,1] --mix_mode cutmix_pick --mix_n_run 2 --cutmix_pick_criterion student_entropy" ;;
-    cutmix_pick_T) echo "--t_output_as_target_for_input_mix --lw_mix [1,0,1] --mix_mode cutmix_pick --mix_n_run 2 --cutmix_pick_criterion teacher_entropy" ;;
-    *) echo "--t_output_as_target_for_input_mix --lw_mix [1,0,1] --mix_mode $1" ;;
+    cutmix_pick_S) echo "--t_output_as_target_for_input_mix --lw_mix $PAPER_LW_MIX --mix_mode cutmix_pick --mix_n_run 2 --cutmix_pick_criterion student_entropy" ;;
+    cutmix_pick_T) echo "--t_output_as_target_for_input_mix --lw_mix $PAPER_LW_MIX --mix_mode cutmix_pick --mix_n_run 2 --cutmix_pick_criterion teacher_entropy" ;;
+    *) echo "--t_output_as_target_for_input_mix --lw_mix $PAPER_LW_MIX --mix_mode $1" ;;
   esac
 }
 

@@ -22,9 +22,13 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 from dataset import DATASETS  # noqa: E402
-from helper.errors import USER_ERRORS, DatasetNotFoundError  # noqa: E402
-from helper.download import DownloadError, download  # noqa: E402
-from helper.teacher_archive import ArchiveError, install_teachers  # noqa: E402
+from helper.cli.options import parse_data_args  # noqa: E402
+from helper.core.errors import USER_ERRORS, DatasetNotFoundError  # noqa: E402
+from helper.core.processes import select_device  # noqa: E402
+from helper.data.device_data import load_device_data  # noqa: E402
+from helper.engine.loop import evaluate_checkpoint  # noqa: E402
+from helper.storage.download import DownloadError, download  # noqa: E402
+from helper.storage.teacher_archive import ArchiveError, install_teachers  # noqa: E402
 
 GOOD_DA_RELEASE = "https://github.com/MingSun-Tse/Good-DA-in-KD/releases/download/v0.1"
 SOURCES = {
@@ -150,10 +154,9 @@ def fetch(sources, missing, destination, model_names):
 
 def measure(path, opt):
     """The test accuracy as `python train_teacher.py --evaluate` measures it."""
-    import train_teacher
-    accuracy, _ = train_teacher.main(["--evaluate", path, "--dataset", opt.dataset,
-                                      "--data_folder", opt.data_folder, "--device", opt.device])
-    return accuracy
+    flags = parse_data_args(["--dataset", opt.dataset, "--data_folder", opt.data_folder, "--device", opt.device])
+    result, _ = evaluate_checkpoint(path, load_device_data(flags, select_device(flags.device)), flags.channels_last)
+    return result["test_acc"]
 
 
 def check(teachers, paths, origins, expected, opt):

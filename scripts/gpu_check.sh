@@ -52,8 +52,9 @@ fi
 teacher="${PAIR%%:*}" student="${PAIR#*:}"
 step teacher "$PYTHON" train_teacher.py --model "$teacher" "${data[@]}" --epochs 1 --model_path "$OUT/models" --overwrite
 ckpt="$OUT/models/${teacher}_cifar100_lr_0.05_decay_0.0005_trial_0/last.pth"
-step student "$PYTHON" train_student.py --path_t "$ckpt" --model_s "$student" --distill kd -r 0.1 -a 0.9 -b 0 \
-  --lw_mix '[1,0,1]' --mix_mode cutmix_pick --mix_n_run 2 --cutmix_pick_criterion teacher_entropy "${data[@]}" \
+read -ra paper_kd <<< "$(python3 -m helper.cli.paper kd_flags)"  # the paper's KD objective
+step student "$PYTHON" train_student.py --path_t "$ckpt" --model_s "$student" --distill kd "${paper_kd[@]}" \
+  --mix_mode cutmix_pick --mix_n_run 2 --cutmix_pick_criterion teacher_entropy "${data[@]}" \
   --epochs 1 --amp --project gpu_check --model_path "$OUT/students" --overwrite
 step goodness "$PYTHON" eval_da_goodness.py --path_t "$ckpt" "${data[@]}" --n_groups 20 --out "$OUT/goodness.json"
 

@@ -18,8 +18,8 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 from dataset.base import stratified_subset  # noqa: E402
-from helper.cli import run_main, script_parser  # noqa: E402
-from helper.errors import DatasetNotFoundError  # noqa: E402
+from helper.cli.script import run_main, script_parser  # noqa: E402
+from helper.core.errors import DatasetNotFoundError  # noqa: E402
 
 KEYS = ("data", "fine_labels", "coarse_labels", "filenames")
 

@@ -29,7 +29,6 @@ of at least twice the paired noise).
 """
 import argparse
 import csv
-import json
 import math
 import os
 import re
@@ -45,9 +44,8 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 from helper.augment import PAPER_DAS, canonical_da, da_label, standalone_names  # noqa: E402
-from helper.run_log import read_metrics  # noqa: E402
+from helper.storage.run_folder import FINISHED, read_json, read_metrics, write_json  # noqa: E402
 
-FINISHED = "finished"
 # The paper's nine DAs in its tables' order, then the registry's others; labels from the registry.
 DA_ORDER = list(dict.fromkeys(list(PAPER_DAS) + standalone_names()))
 MIN_DAS_FOR_CORRELATION = 3
@@ -89,11 +87,6 @@ class Run:
 
 
 # ---------------------------------------------------------------- loading
-
-def read_json(path):
-    with open(path) as f:
-        return json.load(f)
-
 
 def find_run_folders(root):
     """Folders under root holding a run (args.json or summary.json); a run's own subfolders
@@ -640,13 +633,6 @@ def write_csv(path, headers, rows):
     return path
 
 
-def write_json(path, obj):
-    with open(path, "w") as f:
-        json.dump(obj, f, indent=2, sort_keys=True, allow_nan=False)
-        f.write("\n")
-    return path
-
-
 def error_bars(rows):
     """[(row, (xerr, yerr))] of the rows with both numbers: T. stddev's 95% interval as an asymmetric
     x bar ([[below], [above]], None without one), the std of S. test loss over seeds as the y bar
@@ -726,14 +712,14 @@ def summarize(runs_dir, goodness_dir, out_dir):
         written.append(write_csv(stem + ".csv", PAIR_CSV_HEADERS, pair_csv_rows(rows)))
         written.append(write_csv(stem + "_runs.csv", RUN_CSV_HEADERS,
                                  run_csv_rows(by_da, goodness.get((dataset, teacher), {}))))
-        written.append(write_json(stem + ".json", json_safe(dict(entry, rows=rows))))
+        written.append(write_json(stem + ".json", json_safe(dict(entry, rows=rows)), allow_nan=False))
         written += plot_scatter(rows, result, condition_title(condition), stem)
         entries.append(entry)
     if entries:
         table = markdown_table(CORRELATION_HEADERS, correlation_table_rows(entries))
         written.append(write_text(os.path.join(out_dir, "correlations.md"),
                                   "# Correlation of S. test loss with T. stddev\n\n" + table))
-        written.append(write_json(os.path.join(out_dir, "correlations.json"), json_safe(entries)))
+        written.append(write_json(os.path.join(out_dir, "correlations.json"), json_safe(entries), allow_nan=False))
     settings = {(c[3], c[4], da) for c, by_da in groups.items() for da in by_da}
     if len(settings) > 1:
         headers, md_rows, csv_headers, csv_rows = accuracy_table(groups)
@@ -809,7 +795,7 @@ def spread_report(runs_dir, out_dir):
         raise FileNotFoundError(f"no setting under {runs_dir} has runs of two DAs or more")
     text = "\n".join(sections)
     written = [write_text(os.path.join(out_dir, "spread.md"), text),
-               write_json(os.path.join(out_dir, "spread.json"), json_safe(records))]
+               write_json(os.path.join(out_dir, "spread.json"), json_safe(records), allow_nan=False)]
     return text, written, notes
 
 

@@ -8,8 +8,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-from helper.cli import run_main  # noqa: E402  (importable once ROOT is on the path)
-from helper.errors import EXIT_USER_ERROR  # noqa: E402
+from helper.cli.script import run_main  # noqa: E402
+from helper.core.errors import EXIT_USER_ERROR  # noqa: E402
 
 SHARED_DATA = os.path.join(os.path.dirname(ROOT), "shared", "data")
 

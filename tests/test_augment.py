@@ -8,8 +8,8 @@ from hypothesis import given, settings, strategies as st, HealthCheck
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import AutoAugmentPolicy, InterpolationMode
 
-from helper.augment import (AUGMENTATIONS, AugmentedBatch, CutMix, DAConfig, build_augmentation,
-                            mixed_cross_entropy, softmax_entropy)
+from helper.augment import (AUGMENTATIONS, AugmentedBatch, CutMix, DAConfig, build_augmentation, mixed_cross_entropy,
+                            softmax_entropy)
 
 NAMES = ["identity", "flip", "crop+flip", "cutout", "autoaugment", "mixup", "cutmix", "cutmix_pick"]
 

@@ -9,10 +9,11 @@ import pytest
 import torch
 
 from helper.augment import DAConfig
-from helper.batches import DeviceSplit, Normalize
-from helper.errors import UsageError
-from helper.goodness import COMPUTE_BATCH_FACTORS, build_schemes
-from helper.performance import fastest_batch
+from helper.core.errors import UsageError
+from helper.core.speed import fastest_batch
+from helper.data.splits import DeviceSplit, Normalize
+from helper.goodness.compute_batch import COMPUTE_BATCH_FACTORS
+from helper.goodness.schemes import build_schemes
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 spec = importlib.util.spec_from_file_location("benchmark", os.path.join(ROOT, "scripts", "benchmark.py"))

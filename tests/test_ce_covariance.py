@@ -6,10 +6,13 @@ import torch
 from torch import nn
 
 import eval_da_goodness
-from helper.ce_covariance import ce_covariance
-from helper.errors import UsageError
-from helper.goodness import GoodnessSettings, build_schemes, measure_goodness, planned_batches, summarize
 from helper.augment import DAConfig
+from helper.core.errors import UsageError
+from helper.goodness.ce_covariance import ce_covariance
+from helper.goodness.measurement import measure_goodness
+from helper.goodness.plan import GoodnessSettings, planned_batches
+from helper.goodness.report import summarize
+from helper.goodness.schemes import build_schemes
 from test_goodness import IDENTITY_NORMALIZE, MeanTeacher, random_images, save_random_resnet8, split_of
 
 

@@ -4,8 +4,8 @@ import pickle
 import pytest
 import torch
 
-from helper.checkpoint import infer_arch, load_checkpoint, save_checkpoint
-from helper.errors import CheckpointError
+from helper.core.errors import CheckpointError
+from helper.storage.checkpoint import infer_arch, load_checkpoint, save_checkpoint
 
 NAMES = ["resnet8", "resnet8x4", "resnet32x4", "wrn_40_2", "wrn_16_2", "vgg13", "ResNet50"]
 

@@ -9,9 +9,9 @@ import torch
 import eval_da_goodness
 import train_student
 from conftest import one_line_error
-from helper.augment import (AUGMENTATIONS, PAPER_DAS, DAConfig, Param, build_augmentation, canonical_da,
-                            da_help, da_label, da_record, parse_da, search_space, standalone_names)
-from helper.errors import UsageError
+from helper.augment import (AUGMENTATIONS, PAPER_DAS, DAConfig, Param, build_augmentation, canonical_da, da_help,
+                            da_label, da_record, parse_da, search_space, standalone_names)
+from helper.core.errors import UsageError
 
 
 def gen(seed=0):

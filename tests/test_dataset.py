@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from conftest import ROOT, SHARED_DATA
-from helper.errors import DatasetNotFoundError
 from dataset import DATASETS, load_dataset, stratified_subset
 from dataset.tinyimagenet import load_tinyimagenet
+from helper.core.errors import DatasetNotFoundError
 from fixtures_data import write_fake_cifar10, write_fake_cifar100, write_fake_tinyimagenet
 
 
@@ -85,7 +85,7 @@ def test_stratified_subset_keeps_class_proportions_and_is_seeded():
 
 def test_subset_seed_fixes_the_subsets_across_seeds_and_defaults_to_the_seed():
     import train_teacher
-    from helper.batches import load_device_data
+    from helper.data.device_data import load_device_data
 
     def subsets(*flags):
         opt = train_teacher.parse_args(["--dataset", "digits", "--train_subset", "100", "--test_subset", "50",

@@ -8,8 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from distiller_zoo import DISTILLERS, DistillContext, build_distiller, probe_features
-from distiller_zoo import FT
+from distiller_zoo import DISTILLERS, FT, DistillContext, build_distiller, probe_features
 from distiller_zoo.KD import DistillKL
 from distiller_zoo.logit import ViewLogits
 from models import model_dict

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from conftest import ROOT, SINGLE_THREAD_ENV
-from helper.checkpoint import load_checkpoint
+from helper.storage.checkpoint import load_checkpoint
 from models import model_dict
 
 RUN = "resnet8_digits_lr_0.01_decay_0.0005_trial_0"

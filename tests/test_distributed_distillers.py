@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from fixtures_folder import make_image_folder, sample_available
-from helper.checkpoint import load_checkpoint
+from helper.storage.checkpoint import load_checkpoint
 from test_distributed import run
 
 pytestmark = pytest.mark.skipif(not sample_available(), reason="Tiny ImageNet sample not present")

@@ -7,8 +7,8 @@ import torch
 import train_student
 import train_teacher
 from conftest import one_line_error
-from helper.checkpoint import load_checkpoint
-from helper.run_log import read_metrics
+from helper.storage.checkpoint import load_checkpoint
+from helper.storage.run_folder import read_metrics
 from models import model_dict
 
 

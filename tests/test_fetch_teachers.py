@@ -19,8 +19,8 @@ from torch import nn
 from conftest import ROOT, SINGLE_THREAD_ENV
 
 from dataset import load_dataset
-from helper.download import DownloadError, download
-from helper.teacher_archive import arch_of_member, select_members
+from helper.storage.download import DownloadError, download
+from helper.storage.teacher_archive import arch_of_member, select_members
 from models import model_dict
 
 spec = importlib.util.spec_from_file_location("fetch_teachers", os.path.join(ROOT, "scripts", "fetch_teachers.py"))

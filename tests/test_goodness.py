@@ -1,4 +1,4 @@
-"""T. stddev (helper/goodness.py, eval_da_goodness.py): the statistic by hand, the grouping, pairing,
+"""T. stddev (helper/goodness/, eval_da_goodness.py): the statistic by hand, the grouping, pairing,
 chunking, and the script's output and errors. A stub teacher with known outputs keeps it fast."""
 import json
 import os
@@ -15,12 +15,14 @@ import eval_da_goodness
 from conftest import ROOT
 from dataset import load_dataset
 from helper.augment import AugmentedBatch, DAConfig
-from helper.batches import DeviceSplit, Normalize
-from helper.checkpoint import save_checkpoint
-from helper.errors import UsageError
-from helper.goodness import (DA_NAMES, DAMeasurement, GoodnessSettings, ProbabilitySums, Scheme, bootstrap_ci,
-                             build_schemes, epoch_stream, group_means, measure_goodness, original_group_count,
-                             planned_batches, sample_stream, summarize, t_stddev)
+from helper.core.errors import UsageError
+from helper.data.splits import DeviceSplit, Normalize
+from helper.goodness.measurement import DAMeasurement, ProbabilitySums, measure_goodness
+from helper.goodness.plan import GoodnessSettings, epoch_stream, planned_batches, sample_stream
+from helper.goodness.report import summarize
+from helper.goodness.schemes import DA_NAMES, Scheme, build_schemes
+from helper.goodness.statistic import bootstrap_ci, group_means, original_group_count, t_stddev
+from helper.storage.checkpoint import save_checkpoint
 from models import model_dict
 
 SLOPES = np.array([3.0, -2.0, 0.5])

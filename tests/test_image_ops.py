@@ -3,8 +3,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from helper.image_ops import (box_area, box_mask, random_crop, random_derangement, random_hflip,
-                              sample_boxes, standard_augment)
+from helper.core.image_ops import (box_area, box_mask, random_crop, random_derangement, random_hflip, sample_boxes,
+                                   standard_augment)
 
 
 def gen(seed=0):

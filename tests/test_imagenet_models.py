@@ -6,8 +6,8 @@ import pytest
 import torch
 import torchvision
 
-from helper.errors import UsageError
-from helper.pretrained import load_model, load_pretrained
+from helper.core.errors import UsageError
+from helper.storage.pretrained import load_model, load_pretrained
 from models import model_dict
 
 # feature shapes (without the batch) at 64x64: stem, 4 stages, pooled vector

@@ -8,7 +8,7 @@ import torch
 import train_student
 import train_teacher
 from conftest import ROOT
-from helper.checkpoint import load_checkpoint
+from helper.storage.checkpoint import load_checkpoint
 from test_distributed import run
 from test_logit_methods import METHODS
 

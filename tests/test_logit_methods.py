@@ -16,12 +16,14 @@ from distiller_zoo import DistillContext, build_distiller
 from distiller_zoo.DKD import DKDLoss
 from distiller_zoo.logit import LogitLoss
 from helper.augment import DAConfig, build_augmentation
-from helper.batches import Normalize
-from helper.checkpoint import load_checkpoint
-from helper.errors import UsageError
-from helper.distill import DistillStep, Objective
-from helper.run_log import read_metrics
-from helper.training import make_generators
+from helper.core.errors import UsageError
+from helper.core.seeds import make_generators
+from helper.data.splits import Normalize
+from helper.engine.objective import Objective
+from helper.engine.runtime import Runtime
+from helper.engine.steps import DistillStep, Networks
+from helper.storage.checkpoint import load_checkpoint
+from helper.storage.run_folder import read_metrics
 from test_resume import assert_bitwise_equal
 from test_train_student import CountingModel
 
@@ -70,9 +72,10 @@ def test_method_as_kl_puts_dkd_on_both_views_with_the_teachers_class_on_x_prime(
             return self.model(x.double(), **kw)
 
     distiller = build_distiller("kd", DistillContext([], [], target, SimpleNamespace(kd_T=4, logit_stand=False)))
-    step = DistillStep(Double(student), Double(teacher), distiller, build_augmentation("cutmix", DAConfig(8)), objective,
-                       torch.optim.SGD(student.parameters(), lr=0.0), normalize, make_generators(0)["augment"], 1)
-    loss, logit_s, _ = step.loss(images, target, torch.arange(8), epoch=5)
+    step = DistillStep(Networks(Double(student), Double(teacher), distiller), objective,
+                       build_augmentation("cutmix", DAConfig(8)), torch.optim.SGD(student.parameters(), lr=0.0),
+                       Runtime(normalize), make_generators(0)["augment"], pick_by_student=True)
+    loss, logit_s, _, _ = step.loss(images, target, torch.arange(8), epoch=5)
     (s_x, t_x, y_x, e_x), (s_v, t_v, y_v, e_v) = kl.calls
     assert torch.equal(y_x, target) and e_x == e_v == 5
     assert torch.equal(y_v, t_v.argmax(dim=1))  # the teacher's top-1 class on the mixed images

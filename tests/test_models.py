@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from models import model_dict
 from models.ShuffleNetv2 import channel_shuffle
-from models.util import ConvReg, Connector, Embed, GlobalAvgPool2d, LinearEmbed, Paraphraser, Translator
+from models.util import Connector, ConvReg, Embed, GlobalAvgPool2d, LinearEmbed, Paraphraser, Translator
 
 FIXTURE = os.path.join(os.path.dirname(__file__), "fixtures", "repdistiller_state_dict_shapes.json")
 ARCHS = [

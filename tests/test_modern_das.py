@@ -15,8 +15,8 @@ from helper.augment import DAConfig, build_augmentation
 from helper.augment.base import sample_beta
 from helper.augment.fmix import binarise, low_frequency_images
 from helper.augment.randaugment import NUM_BINS
-from helper.checkpoint import save_checkpoint
-from helper.errors import UsageError
+from helper.core.errors import UsageError
+from helper.storage.checkpoint import save_checkpoint
 from models import model_dict
 
 NEW = ["randaugment", "trivialaugment", "augmix", "random_erasing", "gridmask", "fmix", "resizemix"]

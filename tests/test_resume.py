@@ -13,9 +13,9 @@ import torch
 import train_student
 import train_teacher
 from conftest import ROOT, SINGLE_THREAD_ENV, one_line_error
-from helper.checkpoint import load_checkpoint, save_checkpoint
-from helper.run_log import read_metrics
-from helper.training import STANDARD_STREAMS, make_generators, restore_rng_state, rng_state
+from helper.core.seeds import STANDARD_STREAMS, make_generators, restore_rng_state, rng_state
+from helper.storage.checkpoint import load_checkpoint, save_checkpoint
+from helper.storage.run_folder import read_metrics
 
 TEACHER_RUN = "resnet8_digits_lr_0.05_decay_0.0005_trial_0"
 

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from fixtures_folder import make_image_folder, sample_available
-from helper.checkpoint import load_checkpoint
-from helper.performance import autocast
+from helper.core.speed import autocast
+from helper.storage.checkpoint import load_checkpoint
 
 pytestmark = pytest.mark.skipif(not sample_available(), reason="Tiny ImageNet sample not present")
 

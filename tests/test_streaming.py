@@ -16,9 +16,9 @@ from fixtures_folder import GREYSCALE, make_image_folder, sample_available
 
 from dataset import load_dataset
 from dataset.jpeg import decode
-from helper.batches import DeviceData
-from helper.cli import run_main
-from helper.training import make_generators
+from helper.cli.script import run_main
+from helper.core.seeds import make_generators
+from helper.data.device_data import DeviceData
 
 pytestmark = pytest.mark.skipif(not sample_available(), reason="Tiny ImageNet sample not present")
 CPU = torch.device("cpu")

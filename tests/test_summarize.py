@@ -13,8 +13,10 @@ from scipy import stats
 
 import eval_da_goodness
 import train_student
-from helper.run_log import prepare_run_folder
-from helper.training import Training, make_generators
+from helper.cli.options import run_settings
+from helper.core.seeds import make_generators
+from helper.engine.run import Training
+from helper.storage.run_folder import prepare_run_folder
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 spec = importlib.util.spec_from_file_location("summarize", os.path.join(ROOT, "scripts", "summarize.py"))
@@ -73,7 +75,7 @@ def make_run(runs, name, *, da, trial, loss, acc, best, status="finished", disti
         return next(results)
     evaluate.calls = 0
     training = Training(folder, opt, {"model": model}, torch.optim.SGD(model.parameters(), lr=0.1),
-                        make_generators(0), train_student.run_identity(opt, 100, teacher, 74.64))
+                        make_generators(0), train_student.run_identity(opt, 100, teacher, 74.64), run_settings(opt))
     try:
         training.fit(lambda epoch: {"train_loss": 1.0, "train_acc": train_acc(epoch)}, evaluate)
     except (KeyboardInterrupt, RuntimeError):

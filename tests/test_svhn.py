@@ -5,7 +5,7 @@ import torch
 from scipy.io import savemat
 
 from dataset import load_dataset
-from helper.errors import DatasetNotFoundError
+from helper.core.errors import DatasetNotFoundError
 
 
 def write_fake_svhn(root, n_train=10, n_test=4):

@@ -7,20 +7,23 @@ from types import SimpleNamespace
 import pytest
 import torch
 import torch.nn.functional as F
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import train_student
 from distiller_zoo import DistillContext, Distiller, build_distiller
 import train_teacher
 from conftest import ROOT
 from dataset import load_dataset
-from helper.checkpoint import load_checkpoint
-from models import model_dict
 from helper.augment import AugmentedBatch, DAConfig, build_augmentation, mixed_cross_entropy
-from helper.batches import DeviceSplit, Normalize
-from helper.distill import DistillStep, Objective
-from helper.errors import UsageError
-from helper.loops import run_epoch
-from helper.training import make_generators
+from helper.core.errors import UsageError
+from helper.core.seeds import make_generators
+from helper.data.splits import DeviceSplit, Normalize
+from helper.engine.loop import run_epoch
+from helper.engine.objective import Objective
+from helper.engine.runtime import Runtime
+from helper.engine.steps import DistillStep, Networks
+from helper.storage.checkpoint import load_checkpoint
+from models import model_dict
 
 NINE_DAS = [("identity", "teacher_entropy"), ("flip", "teacher_entropy"), ("crop+flip", "teacher_entropy"),
             ("cutout", "teacher_entropy"), ("autoaugment", "teacher_entropy"), ("mixup", "teacher_entropy"),
@@ -85,8 +88,9 @@ def count_forwards(mix_mode, pick_by_student=False, lw_mix=(1, 0, 1), n=16, batc
     distiller = build_distiller("kd", DistillContext([], [], split.y.cpu(), SimpleNamespace(kd_T=4, logit_stand=False)))
     optimizer = torch.optim.SGD(student.parameters(), lr=0.1)
     generators = make_generators(0)
-    step = DistillStep(student, teacher, distiller, augmentation, Objective(0.1, 0.9, 0, lw_mix, 4), optimizer,
-                       Normalize((0.5,) * 3, (0.25,) * 3, "cpu"), generators["augment"], pick_by_student)
+    step = DistillStep(Networks(student, teacher, distiller), Objective(0.1, 0.9, 0, lw_mix, 4), augmentation,
+                       optimizer, Runtime(Normalize((0.5,) * 3, (0.25,) * 3, "cpu")), generators["augment"],
+                       pick_by_student)
     run_epoch(step, split, batch, generators, 1, 1)
     return teacher.calls, teacher.images, student.calls, student.images
 
@@ -180,9 +184,9 @@ def test_distill_step_loss_against_a_hand_computation():
     student, teacher = TinyNet(10), TinyNet(20)
     mean, std = (0.4, 0.5, 0.6), (0.2, 0.25, 0.3)
     augmentation = build_augmentation("cutmix", DAConfig(4))
-    step = DistillStep(student, teacher, SquaredGap(), augmentation, Objective(gamma, alpha, beta, lw, T), None,
-                       Normalize(mean, std, "cpu"), torch.Generator().manual_seed(5))
-    loss, _, _ = step.loss(images, target, torch.arange(6), epoch=1)
+    step = DistillStep(Networks(student, teacher, SquaredGap()), Objective(gamma, alpha, beta, lw, T), augmentation,
+                       None, Runtime(Normalize(mean, std, "cpu")), torch.Generator().manual_seed(5))
+    loss, _, _, terms = step.loss(images, target, torch.arange(6), epoch=1)
 
     # the same view, drawn from a generator in the same state
     x = images.double() / 255
@@ -205,6 +209,30 @@ def test_distill_step_loss_against_a_hand_computation():
                 + beta * (s_x - t_x).pow(2).mean())
     assert not torch.equal(view.x, images.float() / 255)
     assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
+    by_hand = {"ce": ce(s_x, target).mean(), "kl_x": kl(s_x, t_x), "mixed_ce": ce_mix, "kl_view": kl(s_v, t_v),
+               "method": (s_x - t_x).pow(2).mean()}
+    assert {name: value.item() for name, value in terms.items()} == pytest.approx(
+        {name: value.item() for name, value in by_hand.items()}, rel=1e-5)
+
+
+def test_a_kd_cutmix_student_logs_each_loss_term_per_epoch(digits_teacher, tmp_path):
+    """KL on x and KL on x' apart, in metrics.jsonl and TensorBoard; the logged loss is their weighted sum."""
+    summary = train_student.main([
+        "--path_t", digits_teacher, "--distill", "kd", "--model_s", "resnet8", "-r", "0.1", "-a", "0.9", "-b", "0",
+        "--lw_mix", "[1,0,1]", "--mix_mode", "cutmix", "--dataset", "digits", "--epochs", "2",
+        "--train_subset", "128", "--test_subset", "100", "--device", "cpu", "--model_path", str(tmp_path)])
+    folder = next(tmp_path.iterdir())
+    rows = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+    assert [row["epoch"] for row in rows] == [1, 2] and summary["last_test_loss"] == rows[-1]["test_loss"]
+    for row in rows:
+        assert {"train_ce", "train_kl_x", "train_kl_view"} <= set(row) and "train_mixed_ce" not in row
+        assert row["train_kl_x"] != row["train_kl_view"]
+        weighted = 0.1 * row["train_ce"] + 0.9 * 1 * row["train_kl_x"] + 0.9 * 1 * row["train_kl_view"]
+        assert row["train_loss"] == pytest.approx(weighted, rel=1e-6)
+    events = EventAccumulator(str(folder / "tensorboard")).Reload()
+    for name in ("train_ce", "train_kl_x", "train_kl_view"):
+        logged = [(e.step, e.value) for e in events.Scalars(name)]
+        assert logged == [(row["epoch"], pytest.approx(row[name], rel=1e-6)) for row in rows]
 
 
 def test_students_with_different_das_see_the_same_standard_batches(digits_teacher, tmp_path, monkeypatch):
@@ -213,9 +241,9 @@ def test_students_with_different_das_see_the_same_standard_batches(digits_teache
     seen = {}
 
     class RecordingStep(train_student.DistillStep):
-        def __call__(self, images, target, index):
+        def __call__(self, images, target, index, epoch):
             seen.setdefault(self.augmentation.name, []).append((images.clone(), index.clone()))
-            return super().__call__(images, target, index)
+            return super().__call__(images, target, index, epoch)
 
     monkeypatch.setattr(train_student, "DistillStep", RecordingStep)
     for mix_mode in ("cutmix", "mixup"):

@@ -7,13 +7,13 @@ import torch
 import train_teacher
 from conftest import SHARED_DATA
 from dataset import load_dataset
-from helper.batches import Normalize
-from helper.checkpoint import load_checkpoint
-from helper.errors import RunExistsError, UsageError
-from helper.options import default_decay_epochs
-from helper.run_log import read_metrics
-from helper.options import parse_float_list, parse_int_list
-from helper.training import STANDARD_STREAMS, learning_rate, make_generators
+from helper.cli.options import default_decay_epochs, parse_float_list, parse_int_list
+from helper.core.errors import RunExistsError, UsageError
+from helper.core.seeds import STANDARD_STREAMS, make_generators
+from helper.data.splits import Normalize
+from helper.engine.run import learning_rate
+from helper.storage.checkpoint import load_checkpoint
+from helper.storage.run_folder import read_metrics
 
 
 def test_crd_step_schedule():

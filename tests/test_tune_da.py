@@ -9,12 +9,15 @@ import pytest
 import eval_da_goodness
 import tune_da
 from helper.augment import DAConfig, parse_da
-from helper.da_objective import TStddevObjective, check_steps
-from helper.da_search import dimensions, optuna_suggest, render, trial_spec
-from helper.errors import UsageError
-from helper.goodness import (GoodnessSettings, build_schemes, measure_goodness, measure_originals, measure_views,
-                             summarize, t_stddev)
-from helper.study import open_study, run_trials
+from helper.core.errors import UsageError
+from helper.goodness.measurement import measure_goodness, measure_originals, measure_views
+from helper.goodness.plan import GoodnessSettings
+from helper.goodness.report import summarize
+from helper.goodness.schemes import build_schemes
+from helper.goodness.statistic import t_stddev
+from helper.tuning.objective import TStddevObjective, check_steps
+from helper.tuning.search_space import dimensions, optuna_suggest, render, trial_spec
+from helper.tuning.study import open_study, run_trials
 from test_goodness import IDENTITY_NORMALIZE, MeanTeacher, random_images, save_random_resnet8, split_of
 
 

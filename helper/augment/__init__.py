@@ -35,8 +35,8 @@ from typing import Any, Dict, Union
 from helper.augment import (augmix, autoaugment, basic, cutout, erasing, fmix, gridmask, mix, pick, randaugment,
                             resizemix)
 from helper.augment.autoaugment import AAParams, AutoAugmentDA
-from helper.augment.base import (GRANULARITIES, SCORERS, AugmentedBatch, Augmentation, DAConfig,
-                                 mixed_cross_entropy, softmax_entropy)
+from helper.augment.base import (GRANULARITIES, SCORERS, Augmentation, AugmentedBatch, DAConfig, mixed_cross_entropy,
+                                 softmax_entropy)
 from helper.augment.mix import CutMix, Mixup
 from helper.augment.params import Param
 from helper.augment.pick import CutMixPick, Pick

@@ -10,10 +10,13 @@ from torchvision.transforms.v2 import AutoAugmentPolicy
 
 from helper.augment import torch_private
 from helper.augment.params import Param, resolve
-from helper.image_ops import random_derangement
+from helper.core.image_ops import crop_padding, random_derangement
 
 GRANULARITIES = ("sample", "batch")
 SCORERS = ("teacher", "student")
+# cutmix_pick's bounds, for DAConfig and the command line alike: a pool of at least one cutmix run,
+# and at least 2 views kept (a student in train mode cannot take BatchNorm statistics of one image).
+MIN_MIX_N_RUN, MIN_N_PICK = 1, 2
 
 
 @dataclass(frozen=True)
@@ -44,10 +47,10 @@ class DAConfig:
                              f"{', '.join(GRANULARITIES)}")
         if self.image_size < 1:
             raise ValueError(f"image_size must be positive, got {self.image_size}")
-        if self.mix_n_run < 1:
-            raise ValueError(f"mix_n_run must be >= 1, got {self.mix_n_run}")
-        if self.n_pick is not None and self.n_pick < 1:
-            raise ValueError(f"n_pick must be >= 1 or None, got {self.n_pick}")
+        if self.mix_n_run < MIN_MIX_N_RUN:
+            raise ValueError(f"mix_n_run must be >= {MIN_MIX_N_RUN}, got {self.mix_n_run}")
+        if self.n_pick is not None and self.n_pick < MIN_N_PICK:
+            raise ValueError(f"n_pick must be >= {MIN_N_PICK} or None, got {self.n_pick}")
         if self.pick_by not in SCORERS:
             raise ValueError(f"pick_by must be one of {', '.join(SCORERS)}, got {self.pick_by!r}")
         if self.mean is not None:
@@ -60,7 +63,7 @@ class DAConfig:
     @property
     def pad(self) -> int:
         """Crop padding: 4 on 32x32 (CRD's RandomCrop(32, padding=4)), 8 on 64x64."""
-        return self.image_size // 8
+        return crop_padding(self.image_size)
 
     @property
     def cutout_size(self) -> int:

@@ -1,6 +1,6 @@
 """The geometric DAs of the paper: identity, flip, crop+flip (each image its own draw)."""
 from helper.augment.base import Augmentation, unmixed
-from helper.image_ops import random_crop, random_hflip
+from helper.core.image_ops import random_crop, random_hflip
 
 
 class Identity(Augmentation):

@@ -3,7 +3,7 @@ import torch
 
 from helper.augment.base import Augmentation, unmixed
 from helper.augment.params import Param
-from helper.image_ops import box_mask, sample_boxes
+from helper.core.image_ops import box_mask, sample_boxes
 
 
 def mean_fill(x, mean):

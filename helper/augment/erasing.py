@@ -8,7 +8,7 @@ from helper.augment.base import Augmentation, unmixed
 from helper.augment.cutout import mean_fill
 from helper.augment.params import Param
 from helper.augment.policy_ops import expand_draw
-from helper.image_ops import box_mask
+from helper.core.image_ops import box_mask
 
 ATTEMPTS = 10  # torchvision's get_params tries 10 boxes, then erases nothing
 

@@ -8,7 +8,7 @@ from helper.augment.base import Augmentation, unmixed
 from helper.augment.erasing import fill_values
 from helper.augment.params import Param
 from helper.augment.policy_ops import expand_draw
-from helper.errors import UsageError
+from helper.core.errors import UsageError
 
 
 class GridParams(NamedTuple):

@@ -3,7 +3,7 @@ import torch
 
 from helper.augment.base import AugmentedBatch, Augmentation, cast_like, check_beta, partners, sample_beta, unmixed
 from helper.augment.params import Param
-from helper.image_ops import box_area, box_mask, sample_boxes
+from helper.core.image_ops import box_area, box_mask, sample_boxes
 
 
 def alpha_param(what):

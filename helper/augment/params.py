@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Dict, Optional, Sequence, Tuple
 
-from helper.errors import UsageError
+from helper.core.errors import UsageError
 
 TYPES = (int, float, str, tuple)  # tuple: an ordered pair of floats, written (low,high)
 

@@ -3,10 +3,10 @@ name it always had: run the DA n_run times on the batch (a pool of n_run * B vie
 the pool with ONE scorer call, keep the n_pick (default B) views of highest softmax entropy."""
 import torch
 
-from helper.augment.base import SCORERS, AugmentedBatch, Augmentation, softmax_entropy
+from helper.augment.base import SCORERS, Augmentation, AugmentedBatch, softmax_entropy
 from helper.augment.mix import CutMix
 from helper.augment.params import Param
-from helper.errors import UsageError
+from helper.core.errors import UsageError
 
 
 class Pick(Augmentation):

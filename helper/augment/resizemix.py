@@ -5,7 +5,7 @@ import torch
 from torch import Tensor
 from torchvision.transforms.v2 import functional as TF
 
-from helper.augment.base import AugmentedBatch, Augmentation, partners, unmixed
+from helper.augment.base import Augmentation, AugmentedBatch, partners, unmixed
 from helper.augment.params import Param
 from helper.augment.policy_ops import expand_draw
 

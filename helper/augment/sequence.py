@@ -1,8 +1,8 @@
 """``DA1+DA2``: apply DAs one after the other, each on the views of the previous one."""
 import torch
 
-from helper.augment.base import AugmentedBatch, Augmentation
-from helper.errors import UsageError
+from helper.augment.base import Augmentation, AugmentedBatch
+from helper.core.errors import UsageError
 
 
 def compose(first: AugmentedBatch, second: AugmentedBatch) -> AugmentedBatch:

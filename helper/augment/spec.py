@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Dict, Mapping, Optional, Tuple
 
-from helper.errors import UsageError
+from helper.core.errors import UsageError
 
 SEQUENCE = "+"
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")

@@ -14,7 +14,7 @@ import torch
 import torchvision
 from torchvision.transforms import v2
 
-from helper.errors import UsageError
+from helper.core.errors import UsageError
 
 WRITTEN_FOR = {"torch": "2.14.1", "torchvision": "0.29.1"}
 SAMPLE_DIRICHLET = "torch._sample_dirichlet"

@@ -7,7 +7,7 @@ import sys
 
 import torch
 
-from helper.errors import RunExistsError
+from helper.core.errors import RunExistsError
 
 FINISHED = "finished"
 
@@ -29,12 +29,14 @@ def _versions():
             "torchvision": torchvision.__version__, "numpy": numpy.__version__}
 
 
-def write_json(path, obj):
+def write_json(path, obj, allow_nan=True):
+    """Written atomically (a temporary file, then a rename); returns the path."""
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
-        json.dump(obj, f, indent=2, sort_keys=True)
+        json.dump(obj, f, indent=2, sort_keys=True, allow_nan=allow_nan)
         f.write("\n")
     os.replace(tmp, path)
+    return path
 
 
 def read_json(path):

@@ -1,7 +1,7 @@
 """tune_da.py's objective: a trial's DA spec and its T. stddev on the study's paired originals.
 
 Every trial measures its DA against the same batches of originals x, whose teacher outputs are
-computed once (helper/goodness.py measure_originals) and cached, so trials compare on common
+computed once (helper/goodness/measurement.py, measure_originals) and cached, so trials compare on common
 ground and a trial costs the views alone: no more than an eval_da_goodness.py pass of the same
 size, which also runs the teacher on x. A spec's views come from a generator derived from the
 seed and the spec, so its T. stddev is what ``eval_da_goodness.py --mix_mode SPEC`` prints with
@@ -17,10 +17,13 @@ from typing import Dict, List, Sequence
 import optuna
 
 from helper.augment import DAConfig, DASpec, build_augmentation
-from helper.da_search import optuna_suggest, trial_spec
-from helper.distributed import Processes
-from helper.errors import UsageError
-from helper.goodness import GoodnessSettings, ProbabilitySums, Scheme, bootstrap_ci, measure_views, t_stddev
+from helper.core.errors import UsageError
+from helper.core.processes import Processes
+from helper.goodness.measurement import ProbabilitySums, measure_views
+from helper.goodness.plan import GoodnessSettings
+from helper.goodness.schemes import Scheme
+from helper.goodness.statistic import bootstrap_ci, t_stddev
+from helper.tuning.search_space import optuna_suggest, trial_spec
 
 PRUNE_BOOTSTRAP = 200  # resamples of the interval a pruning check uses
 

@@ -10,8 +10,8 @@ import torch
 from torch.utils.data import DataLoader
 
 from dataset.jpeg import CorruptImageError, ImageFiles, as_is, sample_seed
-from helper.batches import epoch_batches
-from helper.distributed import Processes
+from helper.core.processes import Processes
+from helper.data.splits import epoch_batches
 
 SEED_BOUND = 2 ** 40
 PREFETCH_BATCHES = 4  # per worker: enough to cover a slow file without holding many batches

@@ -14,7 +14,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from helper.errors import UsageError
+from helper.core.errors import UsageError
 
 
 def select_device(name="auto"):

@@ -1,7 +1,7 @@
 """Building models by name and loading trained ones (ours, RepDistiller's checkpoints, torchvision's
 weight files, or torchvision's weights fetched with --pretrained)."""
-from helper.checkpoint import infer_arch, load_checkpoint, model_state
-from helper.errors import CheckpointError, UsageError
+from helper.core.errors import CheckpointError, UsageError
+from helper.storage.checkpoint import infer_arch, load_checkpoint, model_state
 
 
 def build_model(name, num_classes):

@@ -3,8 +3,8 @@ import argparse
 import sys
 
 from dataset import DATASETS
-from helper.distributed import is_main_launch
-from helper.errors import UsageError
+from helper.core.errors import UsageError
+from helper.core.processes import is_main_launch
 
 # CRD trains these with lr 0.01 instead of 0.05.
 SMALL_LR_MODELS = ("MobileNetV2", "ShuffleV1", "ShuffleV2")
@@ -42,6 +42,15 @@ def add_data_args(parser):
     group.add_argument("--device", default="auto", help="auto (CUDA if present, else CPU), cpu, cuda, cuda:1, ...")
     group.add_argument("--seed", type=int, default=0, help="all randomness flows from this seed")
     return group
+
+
+def parse_data_args(argv):
+    """The data and speed flags alone, with their defaults: for a script that evaluates a model as
+    train_teacher.py --evaluate does."""
+    parser = argparse.ArgumentParser(add_help=False)
+    add_data_args(parser)
+    add_speed_args(parser)
+    return parser.parse_args(argv)
 
 
 def add_teacher_args(parser):

@@ -7,7 +7,7 @@ import zipfile
 
 import torch
 
-from helper.errors import CheckpointError
+from helper.core.errors import CheckpointError
 
 
 def save_checkpoint(state, path):
@@ -54,6 +54,15 @@ def model_state(checkpoint, path):
     return state
 
 
+def arch_of_folder(label, model_names):
+    """The architecture a CRD run folder's name starts with (<arch>_vanilla, <arch>_<dataset>_lr_...),
+    or None. Longest name first: 'resnet8x4_vanilla' must not match 'resnet8'."""
+    for name in sorted(model_names, key=len, reverse=True):
+        if label == name or label.startswith(name + "_"):
+            return name
+    return None
+
+
 def infer_arch(checkpoint, path, model_names, fallback=None):
     """The architecture of a checkpoint: its 'arch' entry, else its folder name as CRD names
     folders (<arch>_vanilla, <arch>_<dataset>_lr_...), else its file name as torchvision names
@@ -61,10 +70,9 @@ def infer_arch(checkpoint, path, model_names, fallback=None):
     if checkpoint.get("arch") in model_names:
         return checkpoint["arch"]
     folder = os.path.basename(os.path.dirname(os.path.abspath(path)))
-    # Longest name first: 'resnet8x4_vanilla' must not match 'resnet8'.
-    for name in sorted(model_names, key=len, reverse=True):
-        if folder == name or folder.startswith(name + "_"):
-            return name
+    named = arch_of_folder(folder, model_names)
+    if named is not None:
+        return named
     # torchvision names its weight files <arch>-<8 hex digits>.pth (resnet34-b627a593.pth)
     published = re.fullmatch(r"(\w+)-[0-9a-f]{8}\.pth", os.path.basename(path))
     if published and published.group(1) in model_names:

@@ -12,11 +12,11 @@ import time
 import warnings
 from typing import Any, Callable, Dict, Optional
 
-import numpy as np
 import optuna
 from optuna.trial import TrialState
 
-from helper.errors import UsageError
+from helper.core.errors import UsageError
+from helper.core.seeds import derived_seed
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 STUDY_NAME = "tune_da"
@@ -41,7 +41,7 @@ def open_study(path: str, identity: Dict[str, Any]) -> optuna.Study:
 
 
 def trial_seed(seed: int, n_finished: int) -> int:
-    return int(np.random.SeedSequence([seed, n_finished]).generate_state(1)[0])
+    return derived_seed(seed, n_finished)
 
 
 def sampler_for(seed: int, n_finished: int, n_startup_trials: int) -> optuna.samplers.TPESampler:

@@ -5,7 +5,7 @@ import time
 
 import torch
 
-from helper.distributed import Processes
+from helper.core.processes import Processes
 
 
 def configure_backend(device):

@@ -1,5 +1,5 @@
 """The errors a user can cause: each ends a script with one line saying what to do and exit 2
-(helper.cli.run_main). A leaf module, so that any module can raise them without import cycles."""
+(helper.cli.script.run_main). A leaf module, so that any module can raise them without import cycles."""
 
 
 class UsageError(ValueError):

@@ -1,26 +1,18 @@
-"""The epoch loop shared by the training scripts: schedule, checkpoints, logs, exact resume."""
+"""A training run around the epoch loop (helper/engine/loop.py): CRD's schedule, checkpoints, logs, exact resume."""
 import bisect
 import os
-import random
 import sys
 import time
 
-import numpy as np
 import torch
 
-from helper.checkpoint import load_checkpoint, save_checkpoint
-from helper.distributed import Processes
-from helper.errors import CheckpointError, UsageError
-from helper.options import run_settings
-from helper.run_log import FINISHED, RunLog, read_metrics
+from helper.core.errors import CheckpointError, UsageError
+from helper.core.processes import Processes
+from helper.core.seeds import restore_rng_state, rng_state
+from helper.storage.checkpoint import load_checkpoint, save_checkpoint
+from helper.storage.run_folder import FINISHED, RunLog, read_metrics
 
 RESUME_FILE = "last.pth"
-
-
-def seed_everything(seed):
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
 
 
 def learning_rate(epoch, base_lr, decay_epochs, decay_rate):
@@ -33,40 +25,6 @@ def set_learning_rate(optimizer, lr):
         group["lr"] = lr
 
 
-# The streams of randomness, each seeded by its position: append only, so that the existing ones
-# keep their seeds (and a teacher's numbers) when one is added. The stronger DA has a stream of its
-# own, so that students of the same seed differing only in the DA see the same batches, crops and flips.
-STREAMS = ("data", "augment", "stronger_da")
-STANDARD_STREAMS = STREAMS[:2]  # batch order, standard DA: all a run without a stronger DA draws
-
-
-def make_generators(seed, names=STREAMS):
-    """Independent CPU generators, one per stream of randomness, all derived from --seed."""
-    return {name: torch.Generator().manual_seed(
-        int(np.random.SeedSequence([seed, STREAMS.index(name)]).generate_state(1)[0])) for name in names}
-
-
-def rng_state(generators):
-    state = {f"generator_{name}": g.get_state() for name, g in generators.items()}
-    state["torch_cpu"] = torch.get_rng_state()
-    if torch.cuda.is_available():
-        state["torch_cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def restore_rng_state(state, generators):
-    """Returns the names of the streams the state has none for (a checkpoint older than they are):
-    those start afresh from the seed."""
-    missing = [name for name in generators if f"generator_{name}" not in state]
-    for name, g in generators.items():
-        if name not in missing:
-            g.set_state(state[f"generator_{name}"])
-    torch.set_rng_state(state["torch_cpu"])
-    if "torch_cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["torch_cuda"])
-    return missing
-
-
 def changed_settings(recorded, current):
     """'name=old (now new)' for each setting recorded at a run's start that differs now (a setting
     that only one side knows, a flag added or removed since, is not compared)."""
@@ -76,13 +34,15 @@ def changed_settings(recorded, current):
 
 class Training:
     """What a run trains and how it is identified; `modules` maps a checkpoint key to a module
-    whose state_dict must be saved ('model' first: the checkpoint format of DESIGN.md)."""
+    whose state_dict must be saved ('model' first: the checkpoint format of DESIGN.md). `settings`:
+    the options that decide what the run computes (helper.cli.options.run_settings); a resumed run
+    must keep them."""
 
-    def __init__(self, folder, opt, modules, optimizer, generators, identity, processes=Processes()):
+    def __init__(self, folder, opt, modules, optimizer, generators, identity, settings, processes=Processes()):
         self.folder, self.opt, self.processes = folder, opt, processes
         self.modules, self.optimizer, self.generators = modules, optimizer, generators
         self.identity = identity  # arch, num_classes, dataset (+ the student run's names)
-        self.settings = run_settings(opt)  # what the run computes; a resumed run must keep it
+        self.settings = settings
         self.start_epoch, self.best_acc = 1, 0.0
 
     def checkpoint(self, epoch, accuracy):

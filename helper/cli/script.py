@@ -3,7 +3,7 @@ import sys
 
 import argparse
 
-from helper.errors import EXIT_USER_ERROR, USER_ERRORS, UsageError
+from helper.core.errors import EXIT_USER_ERROR, USER_ERRORS, UsageError
 
 
 class ArgumentParser(argparse.ArgumentParser):

@@ -6,10 +6,10 @@ training images x, together with their stronger-DA views x', give 2 x 320 softma
 teacher at temperature 1; per group their mean probability vector; T. stddev is the unbiased
 (N - 1) standard deviation of that mean across groups, per class, averaged over the classes::
 
-    schemes = build_schemes(["identity", "cutmix_pick_T"], DAConfig(32, mean=data.mean))
-    settings = GoodnessSettings(n_groups=original_group_count(len(train), 64, 5))
+    schemes = build_schemes(["identity", "cutmix_pick_T"], DAConfig(32, mean=data.mean))  # schemes.py
+    settings = GoodnessSettings(n_groups=original_group_count(len(train), 64, 5))   # plan.py
     measured = measure_goodness(teacher, train, normalize, schemes, settings)
-    table = summarize(measured, settings)  # {name: {"t_stddev", "ci95", "mean_entropy", "seconds"}}
+    table = summarize(measured, settings)  # report.py; {name: {"t_stddev", "ci95", "mean_entropy", "seconds"}}
 
 Facts from the original code (MingSun-Tse/Good-DA-in-KD, helper/loops.py train_distill, the
 ``--utils.check_ce_var`` branch; train_student.py; scripts/T_stddev_different_DA_*.sh):
@@ -22,234 +22,31 @@ Facts from the original code (MingSun-Tse/Good-DA-in-KD, helper/loops.py train_d
     classes); the teacher is in eval mode, and cutmix_pick_S scored with a frozen student in eval
     mode (--fix_student). Its MeanEntropy was a running mean over x and x'; ours is over x' only,
     since the x half is the same for every DA of a paired run.
-
-Randomness: every stream has its own CPU generator seeded from the seed and the stream's *name*
-(data order, standard DA, each DA's parameters), so a DA draws the same numbers whether it is
-measured alone or with others, and a paired run shares the data order and the x half.
 """
 import time
-import zlib
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from itertools import islice
-from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from helper.augment import PAPER_DAS, Augmentation, DAConfig, build_augmentation, parse_da, softmax_entropy
-from helper.ce_covariance import ROW_METRICS, ce_covariance
-from helper.distributed import Processes
-from helper.errors import UsageError
-from helper.loops import progress
-from helper.performance import fastest_batch
+from helper.augment import softmax_entropy
+from helper.core.errors import UsageError
+from helper.core.modes import eval_mode
+from helper.core.processes import Processes
+from helper.core.progress import progress
+from helper.core.seeds import named_generator
+from helper.goodness.plan import GoodnessSettings, planned_batches
+from helper.goodness.schemes import Scheme
+from helper.goodness.statistic import group_means
 
-PICK_BY_STUDENT = "cutmix_pick_S"
-# The default list (any spec of the registry is accepted): the paper's DAs, the one that needs a
-# student last.
-DA_NAMES = tuple(n for n in PAPER_DAS if n != PICK_BY_STUDENT) + (PICK_BY_STUDENT,)
-GROUPINGS = ("sample", "original")
-METRICS = ("t_stddev",) + tuple(ROW_METRICS)  # T. stddev is always reported; the others on request
-ORIGINAL_EPOCHS = 10  # the original scripts ran 10 epochs per DA
-
-
-# ----------------------------------------------------------------------------- the statistic
-
-def group_means(batch_sums: np.ndarray, batch_counts: np.ndarray, group_batches: int) -> np.ndarray:
-    """Mean probability vector of each group of ``group_batches`` consecutive batches.
-
-    batch_sums: (n_batches, C) sums of the softmax rows of each batch (x and x' together);
-    batch_counts: (n_batches,) how many rows each sum holds. A group's mean is over its rows, as
-    the original's mean over the concatenated rows (a short batch weighs less)."""
-    sums = np.asarray(batch_sums, dtype=np.float64)
-    counts = np.asarray(batch_counts, dtype=np.float64)
-    n_groups = len(sums) // group_batches
-    if n_groups * group_batches != len(sums) or len(counts) != len(sums):
-        raise ValueError(f"{len(sums)} batch sums and {len(counts)} counts do not make whole "
-                         f"groups of {group_batches} batches")
-    sums = sums.reshape(n_groups, group_batches, -1).sum(axis=1)
-    return sums / counts.reshape(n_groups, group_batches).sum(axis=1, keepdims=True)
-
-
-def t_stddev(means: np.ndarray) -> float:
-    """T. stddev of (n_groups, C) group means: unbiased std across groups, averaged over classes."""
-    means = np.asarray(means, dtype=np.float64)
-    if means.ndim != 2 or len(means) < 2:
-        raise ValueError(f"T. stddev needs group means of shape (n_groups >= 2, C), got {means.shape}")
-    return float(means.std(axis=0, ddof=1).mean())
-
-
-def bootstrap_ci(means: np.ndarray, n_bootstrap: int = 1000, seed: int = 0,
-                 level: float = 0.95) -> Tuple[float, float]:
-    """Percentile bootstrap interval of :func:`t_stddev`, resampling whole groups with replacement.
-
-    A resample is a vector of multiplicities w (how often each group is drawn), so its per-class
-    variance is (w . d^2 - (w . d)^2 / n) / (n - 1) with d the centred means: a matrix product
-    instead of n_bootstrap x n x C copies. The same seed draws the same resamples for every DA."""
-    means = np.asarray(means, dtype=np.float64)
-    n = len(means)
-    if n < 2 or n_bootstrap < 1:
-        raise ValueError(f"a bootstrap needs at least 2 groups and 1 resample, got {n} and {n_bootstrap}")
-    centred = means - means.mean(axis=0)  # centring keeps the variance formula exact in float64
-    weights = np.random.default_rng(seed).multinomial(n, np.full(n, 1.0 / n), size=n_bootstrap)
-    first = weights @ centred
-    variance = (weights @ centred ** 2 - first ** 2 / n) / (n - 1)
-    stats = np.sqrt(np.clip(variance, 0.0, None)).mean(axis=1)
-    tail = 100.0 * (1.0 - level) / 2.0
-    low, high = np.percentile(stats, [tail, 100.0 - tail])
-    return float(low), float(high)
-
-
-def original_group_count(n: int, batch_size: int, group_batches: int,
-                         epochs: int = ORIGINAL_EPOCHS) -> int:
-    """Groups that ``epochs`` epochs of CRD's loader give (short last batch kept): 1564 for
-    CIFAR-100's 50000 images in batches of 64 and groups of 5."""
-    return epochs * -(-n // batch_size) // group_batches
-
-
-# ----------------------------------------------------------------------------- which samples
-
-def derived_generator(seed: int, *names: str) -> torch.Generator:
-    """A CPU generator for one named stream of randomness: the seed and the names, not positions,
-    fix it, so adding a DA to a run does not change what the others draw."""
-    key = [seed] + [zlib.crc32(name.encode()) for name in names]
-    return torch.Generator().manual_seed(int(np.random.SeedSequence(key).generate_state(1)[0]))
-
-
-def sample_stream(n: int, batch_size: int, generator: torch.Generator) -> Iterator[Tensor]:
-    """Full batches from a stream of samples that runs epoch after epoch, a fresh permutation
-    each epoch; a batch may straddle two epochs, so every group holds the same number of images."""
-    pending = torch.empty(0, dtype=torch.long)
-    while True:
-        while len(pending) < batch_size:
-            pending = torch.cat([pending, torch.randperm(n, generator=generator)])
-        yield pending[:batch_size]
-        pending = pending[batch_size:]
-
-
-def epoch_stream(n: int, batch_size: int, generator: torch.Generator) -> Iterator[Tensor]:
-    """The original's batches: each epoch a fresh permutation split into batches, the last one
-    short (CRD's loader keeps it, even of one image: nothing trains here)."""
-    while True:
-        yield from torch.randperm(n, generator=generator).split(batch_size)
-
-
-@dataclass(frozen=True)
-class GoodnessSettings:
-    """How the training samples are grouped and computed (see the module docstring).
-
-    grouping: "sample" (every batch full, groups defined on samples) or "original" (per-epoch
-        batches with CRD's short last batch, groups across epoch boundaries).
-    paired: all DAs see the same batches of x, whose teacher outputs are computed once;
-        False gives each DA its own batch sequence and its own x half.
-    compute_batch: at most this many images per teacher forward (whole batches concatenated);
-        grouping is on samples, so it changes speed, never the numbers.
-    """
-    n_groups: int
-    group_batches: int = 5
-    batch_size: int = 64
-    compute_batch: int = 1024
-    grouping: str = "sample"
-    paired: bool = True
-    seed: int = 0
-
-    def __post_init__(self):
-        if self.grouping not in GROUPINGS:
-            raise UsageError(f"unknown grouping '{self.grouping}'; choose one of: {', '.join(GROUPINGS)}")
-        if self.n_groups < 2:
-            raise UsageError(f"--n_groups must be at least 2 (a standard deviation across groups), "
-                             f"got {self.n_groups}")
-        for name in ("group_batches", "batch_size", "compute_batch"):
-            if getattr(self, name) < 1:
-                raise UsageError(f"--{name} must be positive, got {getattr(self, name)}")
-        if self.seed < 0:
-            raise UsageError(f"--seed must be >= 0, got {self.seed}")
-
-    @property
-    def n_batches(self) -> int:
-        return self.n_groups * self.group_batches
-
-    @property
-    def batches_per_forward(self) -> int:
-        return max(1, self.compute_batch // self.batch_size)
-
-
-# Compute batches tried at start-up: 1 to 32 batches of --batch_size per teacher forward.
-COMPUTE_BATCH_FACTORS = (1, 2, 4, 8, 16, 32)
-
-
-def fastest_compute_batch(forward, split, batch_size: int, processes=Processes()):
-    """The compute batch at which ``forward`` (uint8 training images -> logits) is fastest on this
-    device, and the images per second of each size tried: on a CPU small batches keep the caches
-    warm (64-128 beat 1024 by 2.5x for a resnet56), on a GPU large ones fill it."""
-    sizes = [batch_size * k for k in COMPUTE_BATCH_FACTORS]
-    # one batch, repeated: a streamed set would otherwise decode thousands of images for timing alone
-    base = split.batch(torch.arange(min(batch_size, len(split))))[0]
-    return fastest_batch(forward, lambda n: base[torch.arange(n) % len(base)], sizes, processes)
-
-
-def planned_batches(n: int, settings: GoodnessSettings, stream: Sequence[str] = ()) -> List[Tensor]:
-    """The index batches (CPU int64) a pass uses, in order; group g is batches g*G .. g*G+G-1.
-    ``stream`` names an unpaired DA's own sequence; () is the paired runs' shared one."""
-    if n < 1:
-        raise ValueError("no training samples to group")
-    make = sample_stream if settings.grouping == "sample" else epoch_stream
-    generator = derived_generator(settings.seed, "data", *stream)
-    return list(islice(make(n, settings.batch_size, generator), settings.n_batches))
-
-
-# ----------------------------------------------------------------------------- the DAs
-
-@dataclass(frozen=True)
-class Scheme:
-    """A DA to measure: its canonical spec (the name in the tables), the augmentation, and who
-    scores its pool when it picks ("teacher", "student" or None)."""
-    name: str
-    augmentation: Augmentation
-    scorer: Optional[str] = None
-
-    @property
-    def reuses_teacher_logits(self) -> bool:
-        """The views come with the teacher's logits on them: no second forward."""
-        return self.scorer == "teacher" and self.augmentation.view_logits
-
-
-def scorer_of(name: str) -> Optional[str]:
-    """Whose logits the DA ``name`` asks for: "teacher", "student" or None."""
-    return build_augmentation(name, DAConfig(32)).scored_by
-
-
-def check_da_names(names: Sequence[str], have_student: bool) -> List[str]:
-    """The canonical specs of ``names``; refuses malformed specs, and a DA that picks by a
-    student's entropy without a student to score with."""
-    canonical = []
-    for name in names:
-        spec = parse_da(name, "DA")
-        if not have_student and scorer_of(spec) == "student":
-            raise UsageError(f"{spec} scores with a student's entropy: pass --path_s "
-                             "(a student checkpoint), or leave it out of --mix_mode")
-        canonical.append(spec.canonical)
-    return canonical
-
-
-def build_schemes(names: Sequence[str], config: DAConfig, have_student: bool = False) -> List[Scheme]:
-    """The schemes called ``names`` (canonical specs; duplicates dropped, order kept)."""
-    names = list(dict.fromkeys(check_da_names(names, have_student)))
-    schemes = []
-    for name in names:
-        augmentation = build_augmentation(name, config)
-        schemes.append(Scheme(name, augmentation, augmentation.scored_by))
-    return schemes
-
-
-# ----------------------------------------------------------------------------- the data pass
 
 class ProbabilitySums:
     """Per-batch float64 sums of the teacher's softmax rows, kept per batch so that the way
     batches are concatenated for a forward pass cannot change any sum; and each row's teacher
     entropy and, when a student's logits are given, its cross-entropy -sum p_t log p_s (the
-    per-sample values of the covariance metrics, helper/ce_covariance.py)."""
+    per-sample values of the covariance metrics, helper/goodness/ce_covariance.py)."""
 
     def __init__(self):
         self._sums: List[Tensor] = []
@@ -323,18 +120,6 @@ class GoodnessPass:
     originals_seconds: float  # batches, standard DA and the teacher on x, all streams together
 
 
-@contextmanager
-def _eval_mode(*models):
-    states = [m.training for m in models]
-    for m in models:
-        m.eval()
-    try:
-        yield
-    finally:
-        for m, state in zip(models, states):
-            m.train(state)
-
-
 class _Clock:
     """Wall time of a section; waits for the device so queued kernels count where they ran."""
 
@@ -371,7 +156,7 @@ def measure_goodness(teacher, split, normalize, schemes: Sequence[Scheme], setti
     models = [teacher] + ([student] if student is not None else [])
     scorers = _forwards(teacher, student, normalize, processes)
     measurements, originals_seconds = {}, 0.0
-    with _eval_mode(*models):
+    with eval_mode(*models):
         streams = [(list(schemes), ())] if settings.paired else [([s], (s.name,)) for s in schemes]
         for members, stream in streams:
             found, seconds = _measure_stream(split, members, settings, scorers, stream,
@@ -386,7 +171,7 @@ def _original_chunks(split, settings, stream=()):
     ``batches_per_forward`` batches (one teacher forward each). The standard DA's generator is
     derived from the seed and the stream, so every replay gives the same x."""
     batches = planned_batches(len(split), settings, stream)
-    generator = derived_generator(settings.seed, "standard", *stream)
+    generator = named_generator(settings.seed, "standard", *stream)
     per_forward = settings.batches_per_forward
     standard = iter(split.global_batches(batches, generator))  # streamed sets decode ahead
     for i in range(0, len(batches), per_forward):
@@ -417,7 +202,7 @@ def _measure_stream(split, schemes, settings, scorers, stream, show_progress=Tru
     scorers["teacher"] (and ["student"]) map images to logits."""
     teacher, student = scorers["teacher"], scorers["student"]
     clock = _Clock(split.device)
-    da_generators = {s.name: derived_generator(settings.seed, "da", s.name) for s in schemes}
+    da_generators = {s.name: named_generator(settings.seed, "da", s.name) for s in schemes}
     originals = ProbabilitySums()
     found = {s.name: DAMeasurement(s.name, originals) for s in schemes}
     desc = "T. stddev" + (f" {stream[0]}" if stream else "")
@@ -442,7 +227,7 @@ def measure_originals(teacher, split, normalize, settings: GoodnessSettings,
     measure many DAs one at a time against it (:func:`measure_views`)."""
     scorers = _forwards(teacher, None, normalize, processes)
     originals = ProbabilitySums()
-    with _eval_mode(teacher):
+    with eval_mode(teacher):
         for xs in _original_chunks(split, settings):
             originals.add(scorers["teacher"](torch.cat(xs)), [len(x) for x in xs])
     return originals
@@ -462,10 +247,10 @@ def measure_views(teacher, split, normalize, scheme: Scheme, settings: GoodnessS
         raise ValueError(f"{scheme.name} picks by a student's entropy; measure_views scores with the teacher only")
     scorers = _forwards(teacher, None, normalize, processes)
     clock = _Clock(split.device)
-    generator = derived_generator(settings.seed, "da", scheme.name)
+    generator = named_generator(settings.seed, "da", scheme.name)
     partial = DAMeasurement(scheme.name, ProbabilitySums())
     done = 0
-    with _eval_mode(teacher):
+    with eval_mode(teacher):
         for xs in _original_chunks(split, settings):
             start = clock.now()
             _add_views(partial, scheme, xs, generator, scorers, False)
@@ -480,24 +265,3 @@ def _with_originals(partial: DAMeasurement, originals: ProbabilitySums, n_batche
     """The views measured so far joined to the first ``n_batches`` batches of the originals."""
     head = originals.head(n_batches)
     return DAMeasurement(partial.name, head, partial.views, partial.seconds)
-
-
-def summarize(measured: GoodnessPass, settings: GoodnessSettings, n_bootstrap: int = 1000,
-              metrics: Sequence[str] = ()) -> Dict[str, dict]:
-    """Each DA's T. stddev, its 95% bootstrap interval (the same resamples for every DA), the
-    teacher's mean entropy on the views, the seconds its views took, and the covariance
-    ``metrics`` asked for (names of ROW_METRICS)."""
-    table = {}
-    for name, m in measured.measurements.items():
-        means = m.group_means(settings.group_batches)
-        table[name] = {"t_stddev": t_stddev(means),
-                       "ci95": list(bootstrap_ci(means, n_bootstrap, settings.seed)),
-                       "mean_entropy": m.views.mean_entropy(), "seconds": m.seconds}
-        for metric in metrics:
-            if metric in ROW_METRICS:
-                table[name][metric] = ce_covariance(m.group_rows(ROW_METRICS[metric][0], settings.group_batches))
-    return table
-
-
-def metrics_need_student(metrics: Sequence[str]) -> bool:
-    return any(ROW_METRICS[m][1] for m in metrics if m in ROW_METRICS)

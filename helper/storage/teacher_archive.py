@@ -13,8 +13,8 @@ import tempfile
 import zipfile
 import zlib
 
-from helper.checkpoint import load_checkpoint, model_state, save_checkpoint
-from helper.errors import CheckpointError
+from helper.core.errors import CheckpointError
+from helper.storage.checkpoint import arch_of_folder, load_checkpoint, model_state, save_checkpoint
 
 CHECKPOINT_NAME = "ckpt_epoch_240.pth"
 # Errors a damaged archive raises while it is listed or read.
@@ -53,11 +53,7 @@ def arch_of_member(name, model_names):
     if not parts or not parts[-1].endswith(".pth") or any(p.startswith(("__MACOSX", "._")) for p in parts):
         return None
     label = parts[-2] if len(parts) > 1 else parts[-1][:-len(".pth")]
-    # Longest name first: 'resnet8x4_vanilla' must not match 'resnet8'.
-    for arch in sorted(model_names, key=len, reverse=True):
-        if label == arch or label.startswith(arch + "_"):
-            return arch
-    return None
+    return arch_of_folder(label, model_names)
 
 
 def select_members(names, wanted, model_names):

@@ -1,0 +1,1 @@
+"""Files: checkpoints, models built or loaded by name, run folders, teacher archives, downloads."""
