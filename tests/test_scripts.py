@@ -319,8 +319,9 @@ def test_quickstart_end_to_end_reduced(tmp_path):
     done = subprocess.run(["bash", os.path.join(SCRIPTS, "quickstart.sh")], env=env, capture_output=True,
                           text=True, timeout=900, check=False)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    assert "Pearson r (p) [95% seed CI]" in done.stdout
-    assert "in brackets the 95% interval over 2000 resamples of the seeds" in done.stdout
+    assert "Pearson r (p) [95% CI, whole seeds]" in done.stdout
+    assert "in brackets the 95% interval over 2000 resamples of whole seeds" in done.stdout
+    assert "resampling the seeds within each DA instead: " in done.stdout
     plot = tmp_path / "qs" / "summary" / "digits_resnet14_resnet8_kd.png"
     assert f"plot: {plot}" in done.stdout
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
