@@ -29,8 +29,7 @@ from helper.core.seeds import seed_everything
 from helper.core.speed import autocast, configure_backend, prepare_model
 from helper.data.device_data import load_device_data
 from helper.engine.loop import evaluate
-from helper.cli.paper import kd_flags
-from helper.engine.objective import PAPER_KD
+from helper.core.paper import kd_flags
 from helper.engine.runtime import Runtime
 from helper.goodness.measurement import measure_originals
 from helper.storage.pretrained import load_teacher
@@ -101,7 +100,7 @@ def study_identity(opt, settings):
 def student_command(opt, spec):
     """The train_student.py command that distils with the winner (the paper's objective)."""
     words = ["python", "train_student.py", "--path_t", opt.path_t, "--model_s", opt.model_s or "MODEL_S",
-             "--distill", "kd", *kd_flags(PAPER_KD), "--mix_mode", spec, "--dataset", opt.dataset]
+             "--distill", "kd", *kd_flags(), "--mix_mode", spec, "--dataset", opt.dataset]
     if opt.train_subset is not None:
         # the subset the DA was tuned on, whatever seed the student then trains with
         subset_seed = opt.seed if opt.subset_seed is None else opt.subset_seed

@@ -69,7 +69,8 @@ from helper.core.seeds import make_generators  # noqa: E402
 from helper.core.speed import (autocast, configure_backend, fastest_batch, memory_format, prepare_model,  # noqa: E402
                                synchronize)
 from helper.data.splits import DeviceSplit, Normalize  # noqa: E402
-from helper.engine.objective import PAPER_KD, Objective  # noqa: E402
+from helper.core.paper import PAPER_KD  # noqa: E402
+from helper.engine.objective import Objective  # noqa: E402
 from helper.engine.runtime import Runtime  # noqa: E402
 from helper.engine.steps import DistillStep, Networks  # noqa: E402
 from helper.goodness.compute_batch import fastest_compute_batch  # noqa: E402

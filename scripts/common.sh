@@ -33,11 +33,15 @@ DATASET="${DATASET:-cifar100}"
 
 # The paper's experiments (Good-DA-in-KD scripts/S_test_loss_different_DA_cifar100.sh,
 # T_stddev_different_DA_cifar100.sh).
-# The paper's settings come from the code (helper/cli/paper.py): ALL_DAS (helper.augment.PAPER_DAS;
-# DAS takes any spec of the registry, e.g. DAS="identity cutmix(alpha=0.5)"), the loss weights
-# KD_WEIGHTS (-r CE, -a KD, -b other) and CRD_WEIGHTS (CRD+KD keeps KD's and adds CRD's 0.8), and
-# PAPER_LW_MIX (helper.engine.objective.PAPER_KD).
-eval "$(python3 -m helper.cli.paper shell)"  # any python3: it reads the source, imports no torch
+# The paper's settings come from the code (helper/core/paper.py, which any python3 runs: it imports
+# nothing): ALL_DAS (DAS takes any spec of the registry, e.g. DAS="identity cutmix(alpha=0.5)"), the
+# loss weights KD_WEIGHTS (-r CE, -a KD, -b other) and CRD_WEIGHTS (CRD+KD keeps KD's and adds CRD's
+# 0.8), and PAPER_LW_MIX.
+paper_setting() { python3 -m helper.core.paper "$1"; }
+ALL_DAS="$(paper_setting das)"
+read -ra KD_WEIGHTS <<< "$(paper_setting kd_weights)"
+read -ra CRD_WEIGHTS <<< "$(paper_setting crd_weights)"
+PAPER_LW_MIX="$(paper_setting lw_mix)"
 ALL_TEACHERS="vgg13 resnet56 resnet32x4 wrn_40_2 ResNet50"
 ALL_PAIRS="vgg13:vgg8 vgg13:MobileNetV2 resnet56:resnet20 resnet56:ShuffleV2 wrn_40_2:wrn_16_2 wrn_40_2:vgg8 resnet32x4:resnet8x4 ResNet50:vgg8 resnet32x4:ShuffleV2"
 # The CRD pairs among the nine, used for the accuracy tables.

@@ -52,7 +52,7 @@ fi
 teacher="${PAIR%%:*}" student="${PAIR#*:}"
 step teacher "$PYTHON" train_teacher.py --model "$teacher" "${data[@]}" --epochs 1 --model_path "$OUT/models" --overwrite
 ckpt="$OUT/models/${teacher}_cifar100_lr_0.05_decay_0.0005_trial_0/last.pth"
-read -ra paper_kd <<< "$(python3 -m helper.cli.paper kd_flags)"  # the paper's KD objective
+read -ra paper_kd <<< "$(python3 -m helper.core.paper kd_flags)"  # the paper's KD objective
 step student "$PYTHON" train_student.py --path_t "$ckpt" --model_s "$student" --distill kd "${paper_kd[@]}" \
   --mix_mode cutmix_pick --mix_n_run 2 --cutmix_pick_criterion teacher_entropy "${data[@]}" \
   --epochs 1 --amp --project gpu_check --model_path "$OUT/students" --overwrite

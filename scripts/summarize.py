@@ -43,7 +43,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-from helper.augment import PAPER_DAS, canonical_da, da_label, standalone_names  # noqa: E402
+from helper.augment import canonical_da, da_label, standalone_names  # noqa: E402
+from helper.core.paper import PAPER_DAS  # noqa: E402
 from helper.storage.run_folder import FINISHED, read_json, read_metrics, write_json  # noqa: E402
 
 # The paper's nine DAs in its tables' order, then the registry's others; labels from the registry.

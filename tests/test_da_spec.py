@@ -9,9 +9,10 @@ import torch
 import eval_da_goodness
 import train_student
 from conftest import one_line_error
-from helper.augment import (AUGMENTATIONS, PAPER_DAS, DAConfig, Param, build_augmentation, canonical_da, da_help,
+from helper.augment import (AUGMENTATIONS, DAConfig, Param, build_augmentation, canonical_da, da_help,
                             da_label, da_record, parse_da, search_space, standalone_names)
 from helper.core.errors import UsageError
+from helper.core.paper import PAPER_DAS
 
 
 def gen(seed=0):

@@ -65,9 +65,6 @@ AUGMENTATIONS: Dict[str, type] = {
     "resizemix": resizemix.ResizeMix,
 }
 
-# The paper's nine DAs, in its tables' order: eval_da_goodness.py's default and the scripts' list.
-PAPER_DAS = ("identity", "flip", "crop+flip", "cutout", "autoaugment", "mixup", "cutmix",
-             "cutmix_pick_S", "cutmix_pick_T")
 
 
 def standalone_names():
@@ -130,7 +127,7 @@ def build_augmentation(spec: Union[str, DASpec], config: DAConfig) -> Augmentati
 
 
 __all__ = ["AUGMENTATIONS", "AAParams", "AugmentedBatch", "Augmentation", "AutoAugmentDA", "CutMix",
-           "CutMixPick", "DAConfig", "DASpec", "GRANULARITIES", "Mixup", "PAPER_DAS", "Param", "Pick",
+           "CutMixPick", "DAConfig", "DASpec", "GRANULARITIES", "Mixup", "Param", "Pick",
            "SCORERS", "SEQUENCE", "Sequence", "build_augmentation", "canonical_da", "da_help",
            "da_label", "da_record", "mixed_cross_entropy", "parse_da", "search_space", "softmax_entropy",
            "standalone_names"]

@@ -1,5 +1,5 @@
-"""The paper's objective: its loss weights (flags -r, -a, -b, --lw_mix, --kd_T), and the paper's own
-setting of them, which the scripts and the shell scripts read from here.
+"""The objective: its loss weights (flags -r, -a, -b, --lw_mix, --kd_T); the paper's own setting of
+them is helper.core.paper.PAPER_KD.
 
     loss = gamma * CE(s(x), y)
          + alpha * (lw1 * KL_T(s(x) || t(x)) + lw2 * CE_mix(s(x'), y_mix) + lw3 * KL_T(s(x') || t(x')))
@@ -12,11 +12,6 @@ from distiller_zoo.KD import DistillKL
 
 # Without --lw_mix the original code's KD term is KL on x alone: no view x' is made.
 PLAIN_KD = (1.0, 0.0, 0.0)
-# The paper's objective, the one home of its weights (its commands: -r 0.1 -a 0.9 -b 0 --kd_T 4
-# --lw_mix [1,0,1]); CRD+KD keeps them and adds CRD's loss with -b 0.8. The scripts, and the shell
-# scripts through helper/cli/paper.py (which reads these two literals from this file), take them from here.
-PAPER_KD = {"gamma": 0.1, "alpha": 0.9, "beta": 0.0, "lw_mix": (1.0, 0.0, 1.0), "kd_T": 4.0}
-PAPER_CRD_BETA = 0.8
 
 
 class Objective:

@@ -2,8 +2,9 @@
 from dataclasses import dataclass
 from typing import List, Optional, Sequence
 
-from helper.augment import PAPER_DAS, Augmentation, DAConfig, build_augmentation, parse_da
+from helper.augment import Augmentation, DAConfig, build_augmentation, parse_da
 from helper.core.errors import UsageError
+from helper.core.paper import PAPER_DAS
 
 PICK_BY_STUDENT = "cutmix_pick_S"
 # The default list (any spec of the registry is accepted): the paper's DAs, the one that needs a
