@@ -193,3 +193,11 @@ def test_a_timm_student_resumes_bitwise(crd_teacher, tmp_path, monkeypatch):
     assert_same_final_state(str(tmp_path / "straight" / "kd_trial_1"), str(tmp_path / "killed" / "kd_trial_1"),
                             epochs=2)
     assert resumed["last_test_loss"] == straight["last_test_loss"]
+
+
+def test_a_feature_method_that_cannot_pair_the_features_is_refused_in_one_line(crd_teacher, tmp_path, capsys):
+    line = one_line_error(capsys, train_student.main, [
+        "--path_t", crd_teacher, "--model_s", VIT, "--distill", "hint", "-b", "100", "--epochs", "1",
+        "--lr_decay_epochs", "5", *DIGITS, "--model_path", str(tmp_path)])
+    assert line == ("error: --distill hint cannot pair the student's features with the teacher's (not enough values "
+                    "to unpack (expected 4, got 2)); kd, dkd, dist and mlkd work with any pair of models")
