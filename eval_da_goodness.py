@@ -71,12 +71,13 @@ def parse_args(argv=None):
     return opt
 
 
-def load_models(opt, num_classes, device):
-    teacher, arch, _ = load_teacher(opt, num_classes, device)
+def load_models(opt, num_classes, device, image_size=None):
+    teacher, arch, _ = load_teacher(opt, num_classes, device, image_size)
     teacher = prepare_model(teacher, opt.channels_last, opt.compile)
     student = None
     if metrics_need_student(opt.metric) or any(scorer_of(name) == "student" for name in opt.mix_mode):
-        student, _, _ = load_model(opt.path_s, num_classes, device, fallback_arch=opt.model_s)
+        student, _, _ = load_model(opt.path_s, num_classes, device, fallback_arch=opt.model_s,
+                                 image_size=image_size)
         student = prepare_model(student, opt.channels_last, opt.compile)
     return teacher, arch, student
 
@@ -114,7 +115,7 @@ def main(argv=None):
     configure_backend(device)
     data = load_device_data(opt, device, processes)
     train = data.train
-    teacher, arch, student = load_models(opt, data.num_classes, device)
+    teacher, arch, student = load_models(opt, data.num_classes, device, data.image_size)
     teacher_result = evaluate_metrics(teacher, data.test, Runtime(data.normalize, opt.amp, processes))
     teacher_acc = teacher_result["test_acc"]
     say = print if processes.is_main else (lambda *args: None)

@@ -29,6 +29,7 @@ from helper.engine.runtime import Runtime
 from helper.engine.steps import DistillStep, InitStep, Networks
 from helper.storage.pretrained import build_model, load_teacher
 from helper.storage.run_folder import prepare_run_folder
+from models.external import folder_label
 
 PICK_CRITERIA = {"teacher_entropy": "cutmix_pick_T", "student_entropy": "cutmix_pick_S"}
 PICK_BY = {"teacher_entropy": "teacher", "student_entropy": "student"}
@@ -42,7 +43,8 @@ def da_name(mix_mode, criterion):
 def parse_args(argv=None):
     parser = script_parser(__doc__)
     group = add_teacher_args(parser)
-    group.add_argument("--model_s", default="resnet8", help="student architecture")
+    group.add_argument("--model_s", default="resnet8", help="student architecture: a zoo name or a spec "
+                       "such as timm:vit_tiny_patch16_224(img_size=32,patch_size=4) (docs/any-model.md)")
     group.add_argument("--model_path", default="./save/student_model", help="where run folders are created")
     group.add_argument("--project", default=None, help="run name (default: derived from the settings)")
     group = parser.add_argument_group("distillation")
@@ -128,7 +130,7 @@ def objective_warnings(opt, distiller):
 
 
 def run_name(opt, teacher_arch):
-    name = opt.project or (f"S-{opt.model_s}_T-{teacher_arch}_{opt.dataset}_{opt.distill}_{opt.mix_mode}"
+    name = opt.project or (f"S-{folder_label(opt.model_s)}_T-{folder_label(teacher_arch)}_{opt.dataset}_{opt.distill}_{opt.mix_mode}"
                            f"_r-{opt.gamma}_a-{opt.alpha}_b-{opt.beta}")
     return f"{name}_trial_{opt.trial}"
 
@@ -141,11 +143,11 @@ def main(argv=None):
     data = load_device_data(opt, device, processes)
     train, test, normalize = data.train, data.test, data.normalize
     runtime = Runtime(normalize, opt.amp, processes)
-    teacher, teacher_arch, _ = load_teacher(opt, data.num_classes, device)
+    teacher, teacher_arch, _ = load_teacher(opt, data.num_classes, device, data.image_size)
     for p in teacher.parameters():
         p.requires_grad_(False)
     teacher = prepare_model(teacher, opt.channels_last, opt.compile)
-    student = prepare_model(build_model(opt.model_s, data.num_classes).to(device), opt.channels_last, opt.compile)
+    student = prepare_model(build_model(opt.model_s, data.num_classes, data.image_size).to(device), opt.channels_last, opt.compile)
     # a sample batch tells the distiller its feature shapes, as CRD does
     feat_s, feat_t = probe_features(student, teacher, normalize(train.probe(2)))
     distiller = build_distiller(opt.distill, DistillContext(feat_s, feat_t, train.labels, opt, processes))
@@ -182,7 +184,7 @@ def main(argv=None):
                        generators["stronger_da"], pick_by_student=augmentation.scored_by == "student")
     summary = training.fit(
         lambda epoch: run_epoch(step, train, opt.batch_size, generators, epoch, opt.epochs),
-        lambda: evaluate(student, test, runtime), best_name=f"{opt.model_s}_best.pth")
+        lambda: evaluate(student, test, runtime), best_name=f"{folder_label(opt.model_s)}_best.pth")
     if processes.is_main:
         print(f"done: last test loss {summary['last_test_loss']:.4f} (S. test loss), last accuracy "
               f"{summary['last_test_acc']:.2f}%, best {summary['best_test_acc']:.2f}%; run folder {folder}")

@@ -20,11 +20,13 @@ from helper.engine.runtime import Runtime
 from helper.engine.steps import CrossEntropyStep
 from helper.storage.pretrained import build_model
 from helper.storage.run_folder import prepare_run_folder
+from models.external import folder_label
 
 
 def parse_args(argv=None):
     parser = script_parser(__doc__)
-    parser.add_argument("--model", default="resnet110", help="architecture (see models.model_dict)")
+    parser.add_argument("--model", default="resnet110", help="architecture: a name of models.model_dict, "
+                        "or a spec such as timm:vit_tiny_patch16_224(img_size=32,patch_size=4) (docs/any-model.md)")
     parser.add_argument("--model_path", default="./save/models", help="where run folders are created")
     parser.add_argument("--evaluate", metavar="CKPT", default=None,
                         help="print the test accuracy and loss of a checkpoint and exit")
@@ -36,7 +38,7 @@ def parse_args(argv=None):
 
 
 def run_folder_name(opt):
-    return (f"{opt.model}_{opt.dataset}_lr_{opt.learning_rate}_decay_{opt.weight_decay}"
+    return (f"{folder_label(opt.model)}_{opt.dataset}_lr_{opt.learning_rate}_decay_{opt.weight_decay}"
             f"_trial_{opt.trial}")
 
 
@@ -60,7 +62,7 @@ def main(argv=None):
     folder = os.path.join(opt.model_path, run_folder_name(opt))
     prepare_run_folder(folder, resume=opt.resume, overwrite=opt.overwrite)
     data = load_device_data(opt, device, processes)
-    model = prepare_model(build_model(opt.model, data.num_classes).to(device), opt.channels_last, opt.compile)
+    model = prepare_model(build_model(opt.model, data.num_classes, data.image_size).to(device), opt.channels_last, opt.compile)
     trained = processes.wrap(model)
     optimizer = torch.optim.SGD(trained.parameters(), lr=opt.learning_rate, momentum=opt.momentum,
                                 weight_decay=opt.weight_decay)
@@ -73,7 +75,7 @@ def main(argv=None):
     step = CrossEntropyStep(trained, optimizer, runtime)
     summary = training.fit(
         lambda epoch: run_epoch(step, data.train, opt.batch_size, generators, epoch, opt.epochs),
-        lambda: evaluate(model, data.test, runtime), best_name=f"{opt.model}_best.pth")
+        lambda: evaluate(model, data.test, runtime), best_name=f"{folder_label(opt.model)}_best.pth")
     if processes.is_main:
         print(f"done: last test accuracy {summary['last_test_acc']:.2f}%, best {summary['best_test_acc']:.2f}%; "
               f"run folder {folder}")

@@ -38,6 +38,7 @@ from helper.tuning.objective import TStddevObjective
 from helper.tuning.report import best_record, trial_rows, write_plots
 from helper.tuning.search_space import dimensions, parse_templates, render
 from helper.tuning.study import finished_trials, open_study, run_trials
+from models.external import folder_label
 
 DEFAULT_N_GROUPS = 200
 
@@ -130,14 +131,14 @@ def main(argv=None):
     config = da_config(opt, data.image_size, data.mean)
     check_templates(opt.templates, config)
     settings_for(opt, opt.n_groups)  # the T. stddev flags, checked before the teacher loads
-    teacher, arch, _ = load_teacher(opt, data.num_classes, device)
+    teacher, arch, _ = load_teacher(opt, data.num_classes, device, data.image_size)
     teacher = prepare_model(teacher, opt.channels_last, opt.compile)
     _, teacher_acc = evaluate(teacher, data.test, Runtime(data.normalize, opt.amp, processes))
     say(f"teacher {arch} ({opt.path_t}): test accuracy {teacher_acc:.2f}%")
     compute_batch, _ = tune_compute_batch(opt, teacher, data, processes)
     settings = settings_for(opt, opt.n_groups, compute_batch)
 
-    out = opt.out or os.path.join("save", "tune_da", f"{arch}_{opt.dataset}")
+    out = opt.out or os.path.join("save", "tune_da", f"{folder_label(arch)}_{opt.dataset}")
     os.makedirs(out, exist_ok=True)
     study_path = opt.study or os.path.join(out, "study.db")
     study = open_study(study_path, study_identity(opt, settings))

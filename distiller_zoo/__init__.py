@@ -5,10 +5,13 @@ Adding a method: write ``distiller_zoo/<Method>.py`` with a ``Distiller`` subcla
 ``build(ctx: DistillContext)`` function, and add one line to ``DISTILLERS``.
 """
 
+from helper.core.errors import UsageError
+
 from . import AB, AT, CC, CRD, DIST, DKD, FSP, FT, KD, KDSVD, MLKD, NST, PKT, RKD, SP, VID, FitNet
 from .base import DistillContext, Distiller, probe_features
 from .KD import DistillKL
 
+LOGIT_METHODS = "kd, dkd, dist and mlkd"  # they read only logits
 DISTILLERS = {
     "kd": KD.build,
     "hint": FitNet.build,
@@ -34,7 +37,13 @@ def build_distiller(name: str, ctx: DistillContext) -> Distiller:
     """The distiller ``name``, sized and initialised from ``ctx``."""
     if name not in DISTILLERS:
         raise ValueError(f"unknown distiller {name!r}; choose one of: {', '.join(DISTILLERS)}")
-    return DISTILLERS[name](ctx)
+    try:
+        return DISTILLERS[name](ctx)
+    except UsageError:
+        raise
+    except ValueError as err:  # RepDistiller's connectors refuse feature shapes they cannot pair
+        raise UsageError(f"--distill {name} cannot pair the student's features with the teacher's ({err}); "
+                         f"{LOGIT_METHODS} work with any pair of models") from None
 
 
 __all__ = ["DISTILLERS", "DistillContext", "Distiller", "DistillKL", "build_distiller", "probe_features"]

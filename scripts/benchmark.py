@@ -2,6 +2,10 @@
 
     python scripts/benchmark.py --out save/benchmark.json
     python scripts/benchmark.py --pairs resnet56:resnet20 --das identity cutmix_pick_T --amp --compile
+    python scripts/benchmark.py --pairs "timm:resnet18->timm:vit_tiny_patch16_224(patch_size=4)"
+
+A pair is TEACHER:STUDENT for the zoo's names, or TEACHER->STUDENT, which also takes model specs
+(timm:<name>(...), torchvision:<name>(...); docs/any-model.md); their input size is 32.
 
 On whatever device is present (--device auto), in one process, for each teacher:student pair at
 --batch_size and for each DA it measures
@@ -79,10 +83,12 @@ from helper.goodness.plan import GoodnessSettings  # noqa: E402
 from helper.goodness.schemes import DA_NAMES, build_schemes  # noqa: E402
 from helper.storage.pretrained import build_model  # noqa: E402
 from helper.storage.run_folder import write_json  # noqa: E402
+from models.external import is_external  # noqa: E402
 
 # The paper's nine DAs, then every other DA of the registry.
 BENCHMARK_DAS = list(dict.fromkeys([*DA_NAMES, *standalone_names()]))
 DEFAULT_PAIRS = ("wrn_40_2:wrn_16_2", "resnet56:resnet20")
+ZOO_PAIR, SPEC_PAIR = ":", "->"  # a spec holds ':' itself
 NUM_CLASSES, IMAGE_SIZE, CHANNELS = 100, 32, 3  # CIFAR-100
 GROUP_BATCHES = 5  # batches per T. stddev group, as the paper
 # CRD's optimiser (train_student.py's defaults); the objective is the paper's KD (PAPER_KD).
@@ -90,16 +96,21 @@ SGD = {"lr": 0.05, "momentum": 0.9, "weight_decay": 5e-4}
 
 
 def parse_pair(text):
-    teacher, sep, student = text.partition(":")
+    teacher, sep, student = text.partition(SPEC_PAIR if SPEC_PAIR in text else ZOO_PAIR)
     if not sep or not teacher or not student:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a pair like wrn_40_2:wrn_16_2 (teacher:student)")
+        raise argparse.ArgumentTypeError(f"'{text}' is not a pair like wrn_40_2:wrn_16_2 (teacher:student) or "
+                                         "timm:resnet18->timm:resnet10t (teacher->student)")
     return teacher, student
+
+
+def format_pair(teacher, student):
+    return f"{teacher}{SPEC_PAIR if is_external(teacher) or is_external(student) else ZOO_PAIR}{student}"
 
 
 def parse_args(argv=None):
     parser = script_parser(__doc__)
     parser.add_argument("--pairs", nargs="+", type=parse_pair, default=[parse_pair(p) for p in DEFAULT_PAIRS],
-                        metavar="TEACHER:STUDENT", help=f"default: {' '.join(DEFAULT_PAIRS)}")
+                        metavar="TEACHER:STUDENT", help=f"or TEACHER->STUDENT with model specs; default: {' '.join(DEFAULT_PAIRS)}")
     parser.add_argument("--das", nargs="+", default=BENCHMARK_DAS, metavar="DA",
                         help=f"DA specs (default: {' '.join(BENCHMARK_DAS)})")
     parser.add_argument("--batch_size", type=int, default=64)
@@ -209,7 +220,7 @@ def build_pair(teacher_name, student_name, opt, device):
     """Randomly initialised teacher (eval mode, frozen) and student (train mode), prepared for speed."""
     models = []
     for name in (teacher_name, student_name):
-        model = build_model(name, NUM_CLASSES).to(device)
+        model = build_model(name, NUM_CLASSES, IMAGE_SIZE).to(device)
         models.append(prepare_model(model, opt.channels_last, opt.compile))
     teacher, student = models
     teacher.eval()
@@ -449,7 +460,7 @@ def main(argv=None):
               "threads": torch.get_num_threads(), "torch": torch.__version__,
               "load_average_start": list(os.getloadavg()), "peak_memory": peak_memory_kind(device),
               "settings": {**{k: v for k, v in vars(opt).items() if k not in ("pairs", "out")},
-                           "pairs": [f"{t}:{s}" for t, s in opt.pairs],
+                           "pairs": [format_pair(t, s) for t, s in opt.pairs],
                            "amp_active": opt.amp, "kd": PAPER_KD, "sgd": SGD,
                            "goodness_group_batches": GROUP_BATCHES},
               "pairs": {}}

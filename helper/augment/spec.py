@@ -13,15 +13,14 @@ The canonical form (``str(spec)``), used in the JSON records and by summarize.py
 parameters in declaration order, those equal to their default left out, floats as Python
 writes them (``cutmix(alpha=0.5)``; ``cutmix(alpha=1)`` is ``cutmix``).
 """
-import re
 from dataclasses import dataclass
 from typing import Any, Dict, Mapping, Optional, Tuple
 
+from helper.core.call_syntax import NUMBER as _NUMBER
+from helper.core.call_syntax import WORD as _WORD
 from helper.core.errors import UsageError
 
 SEQUENCE = "+"
-_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_NUMBER = re.compile(r"-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 _PUNCTUATION = "(),=+"
 
 

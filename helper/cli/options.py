@@ -5,6 +5,7 @@ import sys
 from dataset import DATASETS
 from helper.core.errors import UsageError
 from helper.core.processes import is_main_launch
+from models.external import is_external
 
 # CRD trains these with lr 0.01 instead of 0.05.
 SMALL_LR_MODELS = ("MobileNetV2", "ShuffleV1", "ShuffleV2")
@@ -55,12 +56,13 @@ def parse_data_args(argv):
 
 def add_teacher_args(parser):
     group = parser.add_argument_group("models")
-    group.add_argument("--path_t", default=None, help="teacher checkpoint (ours, RepDistiller's, or a "
-                       "torchvision weight file such as resnet34-b627a593.pth)")
+    group.add_argument("--path_t", default=None, help="teacher checkpoint (ours, RepDistiller's, a "
+                       "torchvision weight file such as resnet34-b627a593.pth, or a timm/torchvision state_dict)")
     group.add_argument("--model_t", default=None, help="teacher architecture, if neither the checkpoint "
-                       "nor its folder or file name tells it")
+                       "nor its folder or file name tells it: a zoo name or a spec such as timm:resnet18")
     group.add_argument("--pretrained", action="store_true",
-                       help="teacher: torchvision's ImageNet weights for --model_t (downloaded; online only)")
+                       help="teacher: the library's own weights for --model_t (torchvision's ImageNet weights "
+                            "for a zoo name; downloaded; online only)")
     return group
 
 
@@ -70,8 +72,8 @@ def check_teacher_args(opt):
         raise UsageError("--pretrained needs --model_t (e.g. resnet34) and no --path_t")
     if not opt.pretrained and opt.path_t is None:
         raise UsageError("the teacher is missing: pass --path_t CKPT, or --model_t ARCH --pretrained")
-    if opt.pretrained:
-        opt.path_t = f"torchvision:{opt.model_t}"  # how records name the teacher
+    if opt.pretrained:  # how records name the teacher
+        opt.path_t = opt.model_t if is_external(opt.model_t) else f"torchvision:{opt.model_t}"
     return opt
 
 

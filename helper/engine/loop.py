@@ -100,7 +100,8 @@ def evaluate_metrics(model, split, runtime: Runtime, batch_size=EVAL_BATCH_SIZE)
 def evaluate_checkpoint(path, data, channels_last=True, amp=False, fallback_arch=None):
     """evaluate_metrics of a checkpoint on ``data.test`` (a DeviceData), and its architecture (from the
     checkpoint or its folder; ``fallback_arch`` if neither tells)."""
-    model, arch, _ = load_model(path, data.num_classes, data.test.device, fallback_arch=fallback_arch)
+    model, arch, _ = load_model(path, data.num_classes, data.test.device, fallback_arch=fallback_arch,
+                                image_size=data.image_size)
     return evaluate_metrics(prepare_model(model, channels_last), data.test, Runtime(data.normalize, amp)), arch
 
 

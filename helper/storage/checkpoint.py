@@ -8,6 +8,7 @@ import zipfile
 import torch
 
 from helper.core.errors import CheckpointError
+from models.external import is_external
 
 
 def save_checkpoint(state, path):
@@ -66,8 +67,8 @@ def arch_of_folder(label, model_names):
 def infer_arch(checkpoint, path, model_names, fallback=None):
     """The architecture of a checkpoint: its 'arch' entry, else its folder name as CRD names
     folders (<arch>_vanilla, <arch>_<dataset>_lr_...), else its file name as torchvision names
-    its weights, else `fallback` (--model_t)."""
-    if checkpoint.get("arch") in model_names:
+    its weights, else `fallback` (--model_t). An 'arch' may be a spec (timm:<name>(...))."""
+    if checkpoint.get("arch") in model_names or is_external(checkpoint.get("arch")):
         return checkpoint["arch"]
     folder = os.path.basename(os.path.dirname(os.path.abspath(path)))
     named = arch_of_folder(folder, model_names)

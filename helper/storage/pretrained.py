@@ -1,17 +1,23 @@
-"""Building models by name and loading trained ones (ours, RepDistiller's checkpoints, torchvision's
-weight files, or torchvision's weights fetched with --pretrained)."""
+"""Building models by name or spec and loading trained ones (ours, RepDistiller's checkpoints,
+torchvision's or timm's weight files, or a library's weights fetched with --pretrained)."""
 from helper.core.errors import CheckpointError, UsageError
 from helper.storage.checkpoint import infer_arch, load_checkpoint, model_state
+from models.external import build_external, is_external
 
 
-def build_model(name, num_classes):
+def build_model(name, num_classes, image_size=None):
+    """The zoo's model ``name``, or the model of a spec ``timm:<name>(...)`` / ``torchvision:<name>(...)``
+    (which takes the data set's ``image_size`` where it has an input size)."""
     from models import model_dict
+    if is_external(name):
+        return build_external(name, num_classes, image_size)
     if name not in model_dict:
-        raise UsageError(f"unknown model '{name}'; choose one of: {', '.join(model_dict)}")
+        raise UsageError(f"unknown model '{name}'; choose one of: {', '.join(model_dict)}, "
+                         "or a spec timm:<name>(key=value,...) or torchvision:<name>(...)")
     return model_dict[name](num_classes=num_classes)
 
 
-def load_model(path, num_classes, device, fallback_arch=None):
+def load_model(path, num_classes, device, fallback_arch=None, image_size=None):
     """A model from a checkpoint, in eval mode; its class count must equal the data set's."""
     from models import model_dict
     checkpoint = load_checkpoint(path)
@@ -21,7 +27,7 @@ def load_model(path, num_classes, device, fallback_arch=None):
     if saved_classes is not None and saved_classes != num_classes:
         raise UsageError(f"{path} was trained for {saved_classes} classes, but the data set has "
                          f"{num_classes}; pass the matching --dataset")
-    model = build_model(arch, num_classes)
+    model = build_model(arch, num_classes, image_size)
     try:
         model.load_state_dict(state)
     except RuntimeError as err:
@@ -32,9 +38,13 @@ def load_model(path, num_classes, device, fallback_arch=None):
     return model.to(device).eval(), arch, checkpoint
 
 
-def load_pretrained(arch, num_classes, device):
-    """torchvision's ImageNet weights for `arch` through its weights API (downloaded once into the
-    torch hub cache): IMAGENET1K_V1, the weights the original code's pretrained=True loaded."""
+def load_pretrained(arch, num_classes, device, image_size=None):
+    """The library's own weights of a spec (timm: the Hugging Face hub; torchvision: its DEFAULT
+    weights), or for a zoo name torchvision's ImageNet weights through its weights API (downloaded
+    once into the torch hub cache): IMAGENET1K_V1, the weights the original code's pretrained=True loaded."""
+    if is_external(arch):
+        model = build_external(arch, num_classes, image_size, pretrained=True)
+        return model.to(device).eval(), arch, {"arch": arch, "num_classes": num_classes}
     from torchvision.models import get_model_weights
     from models.mobilenetv2_imagenet import MobileNetV2
     from models.resnet_imagenet import ResNet
@@ -56,8 +66,8 @@ def load_pretrained(arch, num_classes, device):
     return model.to(device).eval(), arch, {"arch": arch, "num_classes": num_classes}
 
 
-def load_teacher(opt, num_classes, device):
-    """The teacher of --path_t, or torchvision's weights for --model_t with --pretrained."""
+def load_teacher(opt, num_classes, device, image_size=None):
+    """The teacher of --path_t, or the library's weights for --model_t with --pretrained."""
     if opt.pretrained:
-        return load_pretrained(opt.model_t, num_classes, device)
-    return load_model(opt.path_t, num_classes, device, fallback_arch=opt.model_t)
+        return load_pretrained(opt.model_t, num_classes, device, image_size)
+    return load_model(opt.path_t, num_classes, device, fallback_arch=opt.model_t, image_size=image_size)

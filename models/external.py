@@ -1,0 +1,204 @@
+"""Models of other libraries, named by a spec ``<library>:<name>`` with optional keyword arguments
+in the DA-spec style: ``timm:vit_tiny_patch16_224(img_size=32,patch_size=4)``,
+``torchvision:mobilenet_v3_small``. Values are ints, floats, true/false or words; nothing is eval'd.
+
+What the data set gives: ``num_classes`` always, and its image size to models whose constructor
+takes one (timm's ``img_size``, torchvision's ``image_size``: ViTs and the like), unless the spec
+sets it. The spec is what checkpoints record as ``'arch'``, so it rebuilds the model alone.
+
+``ExternalModel`` gives the library's model the zoo's calling convention (``model(x)``: logits;
+``model(x, is_feat=True)``: ``(features, logits)``) without changing its state_dict keys, so a
+state_dict saved from the library itself loads as it is. Adding a library is one ``Library``
+subclass and one entry in ``LIBRARIES``.
+"""
+import re
+from collections import OrderedDict
+
+from torch import nn
+
+from helper.core.call_syntax import format_value, parse_call
+from helper.core.errors import UsageError
+
+SEPARATOR = ":"
+FEATURE_FREE_METHODS = "kd, dkd, dist or mlkd (with --logit_stand or --method_as_kl if wanted)"
+
+
+class Library:
+    """How one library builds a model by name and exposes its intermediate features."""
+    size_kwarg = None  # the constructor argument that sets the input size, where a model has one
+
+    def names(self):
+        raise NotImplementedError
+
+    def create(self, name, kwargs, pretrained):
+        raise NotImplementedError
+
+    def weight_classes(self, name):
+        """The class count of the library's own weights for ``name``."""
+        raise NotImplementedError
+
+    def features(self, model, x):
+        """``(feature maps + [pre-logit vector], logits)`` in one pass, or None where it has none."""
+        return None
+
+
+class Timm(Library):
+    size_kwarg = "img_size"
+
+    def names(self):
+        import timm
+        return timm.list_models()
+
+    def create(self, name, kwargs, pretrained):
+        import timm
+        if not timm.is_model(name):
+            raise UsageError(f"timm has no model '{name}'; timm.list_models('*{name.split('_')[0]}*') "
+                             "lists those it has")
+        return timm.create_model(name, pretrained=pretrained, **kwargs)
+
+    def weight_classes(self, name):
+        from timm.models import get_pretrained_cfg
+        cfg = get_pretrained_cfg(name)
+        return None if cfg is None else cfg.num_classes
+
+    def features(self, model, x):
+        if not hasattr(model, "forward_intermediates"):
+            return None
+        final, maps = model.forward_intermediates(x)
+        return list(maps) + [model.forward_head(final, pre_logits=True)], model.forward_head(final)
+
+
+class Torchvision(Library):
+    size_kwarg = "image_size"
+
+    def names(self):
+        from torchvision import models
+        return models.list_models(module=models)
+
+    def create(self, name, kwargs, pretrained):
+        from torchvision import models
+        if name not in self.names():
+            raise UsageError(f"torchvision has no classification model '{name}'; choose one of: "
+                             f"{', '.join(self.names())}")
+        weights = models.get_model_weights(name).DEFAULT if pretrained else None
+        return models.get_model(name, weights=weights, progress=False, **kwargs)
+
+    def weight_classes(self, name):
+        from torchvision import models
+        return len(models.get_model_weights(name).DEFAULT.meta["categories"])
+
+
+LIBRARIES = {"timm": Timm(), "torchvision": Torchvision()}
+
+
+class ModelSpec:
+    """A parsed spec; ``str()`` is its canonical form (no spaces, arguments as given)."""
+
+    def __init__(self, library, name, kwargs):
+        self.library, self.name, self.kwargs = library, name, tuple(kwargs)
+
+    def __str__(self):
+        args = ",".join(f"{key}={format_value(value)}" for key, value in self.kwargs)
+        return f"{self.library}{SEPARATOR}{self.name}" + (f"({args})" if args else "")
+
+
+def is_external(name):
+    return isinstance(name, str) and SEPARATOR in name
+
+
+def parse_model_spec(text, flag="model"):
+    """The ModelSpec of ``<library>:<name>(key=value, ...)``, or a one-line UsageError."""
+    library, _, call = text.partition(SEPARATOR)
+    library = library.strip()
+    if library not in LIBRARIES:
+        raise UsageError(f"{flag} '{text}': unknown library '{library}'; choose one of: {', '.join(LIBRARIES)}")
+    name, kwargs = parse_call(call, f"{flag} '{text}':")
+    reserved = {"num_classes", "pretrained", "weights"} & {key for key, _ in kwargs}
+    if reserved:
+        raise UsageError(f"{flag} '{text}': {', '.join(sorted(reserved))} comes from the data set and "
+                         "--pretrained, not from the spec")
+    return ModelSpec(library, name, kwargs)
+
+
+def folder_label(name):
+    """``name`` with only letters, digits, '_', '-', '.' and '=' kept: a spec as part of a folder name."""
+    return re.sub(r"[^A-Za-z0-9_.=-]+", "-", name).strip("-")
+
+
+def build_external(text, num_classes, image_size=None, pretrained=False):
+    """The model of spec ``text`` for ``num_classes`` classes and ``image_size`` inputs, wrapped
+    in ExternalModel. With ``pretrained``: the library's own weights (which must be for as many
+    classes), fetched by the library's own mechanism; offline, a one-line UsageError."""
+    spec = parse_model_spec(text)
+    library = LIBRARIES[spec.library]
+    kwargs = dict(spec.kwargs)
+    if pretrained:
+        classes = library.weight_classes(spec.name)
+        if classes != num_classes:
+            raise UsageError(f"{spec.library}'s weights for {spec.name} are for {classes} classes, the data set "
+                             f"has {num_classes}; use the matching --dataset or train a teacher")
+    kwargs["num_classes"] = num_classes
+    sized = image_size is not None and library.size_kwarg not in kwargs
+    try:
+        try:
+            model = library.create(spec.name, dict(kwargs, **{library.size_kwarg: image_size}) if sized else kwargs,
+                                   pretrained)
+        except TypeError as err:
+            if not (sized and library.size_kwarg in str(err)):
+                raise
+            model = library.create(spec.name, kwargs, pretrained)  # a model of fixed input size (CNNs)
+    except TypeError as err:
+        raise UsageError(f"cannot build {text}: {err}") from None
+    except OSError as err:  # the hub's and urllib's network errors
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise UsageError(f"cannot fetch {spec.library}'s weights for {spec.name} ({first[:160]}); offline, "
+                         "pass a weight file (a state_dict of this model) as --path_t instead") from None
+    return ExternalModel(str(spec), model, library)
+
+
+class MissingFeatures(list):
+    """The features of a model that exposes none: an empty list (so that whatever only passes them
+    on, as the logit methods do, works) that is an error as soon as a method indexes them."""
+
+    def __init__(self, spec):
+        super().__init__()
+        self.spec = spec
+
+    def __getitem__(self, index):
+        raise UsageError(f"{self.spec} exposes no intermediate features; with it use a logit method: "
+                         f"--distill {FEATURE_FREE_METHODS}")
+
+
+class ExternalModel(nn.Module):
+    """A library's model with the zoo's calling convention. Its state_dict keys are the library's
+    own: the hooks drop and restore the prefix of the attribute that holds it."""
+
+    def __init__(self, spec, net, library):
+        super().__init__()
+        self.spec, self.net, self.library = spec, net, library
+        self.register_state_dict_post_hook(_drop_prefix)
+        self.register_load_state_dict_pre_hook(_add_prefix)
+
+    def forward(self, x, is_feat=False, preact=False):
+        if not is_feat:
+            return self.net(x)
+        if preact:
+            raise UsageError(f"{self.spec} gives post-activation features only; use a method that does not need "
+                             "pre-activation ones (abound does)")
+        extracted = self.library.features(self.net, x)
+        return extracted if extracted is not None else (MissingFeatures(self.spec), self.net(x))
+
+
+_INNER = "net."
+
+
+def _drop_prefix(module, state_dict, prefix, local_metadata):
+    inner = prefix + _INNER
+    items = [(prefix + key[len(inner):] if key.startswith(inner) else key, value) for key, value in state_dict.items()]
+    state_dict.clear()
+    state_dict.update(OrderedDict(items))
+
+
+def _add_prefix(module, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs):
+    for key in [k for k in state_dict if k.startswith(prefix) and not k.startswith(prefix + _INNER)]:
+        state_dict[prefix + _INNER + key[len(prefix):]] = state_dict.pop(key)
