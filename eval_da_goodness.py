@@ -34,7 +34,7 @@ from helper.goodness.paired import ALPHA, TIE_MARGIN, ErrorControl
 from helper.goodness.plan import default_group_count
 from helper.goodness.report import METRICS, metrics_need_student, pass_pairs, summarize
 from helper.goodness.schemes import DA_NAMES, PICK_BY_STUDENT, build_schemes, check_da_names, scorer_of
-from helper.goodness.sequential import measure_sequential, planned_looks
+from helper.goodness.sequential import measure_sequential
 from helper.goodness.statistic import PAPER_GROUPS
 from helper.storage.pretrained import load_model, load_teacher
 from helper.storage.run_folder import write_json
@@ -194,9 +194,8 @@ def main(argv=None):
         else:
             found = measure_sequential(teacher, train, data.normalize, schemes, settings, opt.alpha,
                                        opt.tie_margin, opt.n_bootstrap, **measure)
-            measured, stopped, looks = found.measured, found.stopped, found.looks
-            control = ErrorControl(opt.alpha, len(planned_looks(n_groups)), len(schemes))
-            settings = replace(settings, n_groups=found.groups_used)
+            measured, stopped, looks, control = found.measured, found.rule.stopped, found.rule.record, found.rule.control
+            settings = replace(settings, n_groups=found.rule.groups)
     results = summarize(measured, settings, opt.n_bootstrap, opt.metric)
     pairs = pass_pairs(measured, settings, opt.n_bootstrap, control, opt.tie_margin, opt.metric)
     how = (f"a fixed pass" if stopped == "fixed" else
