@@ -120,3 +120,17 @@ def test_a_stopped_pass_holds_the_numbers_of_a_fixed_pass_of_its_size():
         assert np.array_equal(found.measured.measurements[name].group_means(2), fixed.measurements[name].group_means(2))
     strip = lambda table: {n: {k: v for k, v in r.items() if k != "seconds"} for n, r in table.items()}
     assert strip(summarize(found.measured, fixed_settings, 100)) == strip(summarize(fixed, fixed_settings, 100))
+
+
+def test_script_flags_of_the_two_modes(capsys):
+    import eval_da_goodness
+    from tests.conftest import one_line_error
+
+    base = ["--dataset", "digits", "--path_t", "t.pth", "--mix_mode", "identity", "flip"]
+    assert eval_da_goodness.parse_args(base + ["--n_groups", "original"]).n_groups == "original"
+    assert eval_da_goodness.parse_args(base).n_groups is None  # the pass that stops by itself
+    assert one_line_error(capsys, eval_da_goodness.main, base + ["--unpaired"]) == (
+        "error: the pass that stops when the order is known compares DAs on the same groups: "
+        "drop --unpaired, or pass --n_groups N for a fixed pass")
+    assert one_line_error(capsys, eval_da_goodness.main, base + ["--n_groups", "9", "--max_groups", "9"]) == (
+        "error: --max_groups is the budget of the pass that stops by itself: drop it, or drop --n_groups")
