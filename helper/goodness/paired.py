@@ -26,12 +26,10 @@ import numpy as np
 
 ALPHA = 0.05
 # Two DAs whose statistics surely differ by less than 3% of the larger are a tie: finer orders are
-# not a property of the DAs. Between the two CIFAR-100 teachers of docs/studies.md (resnet56, 15
-# epochs; resnet8, 8 epochs) and the resnet8 of docs/t-stddev.md, neighbours up to about 3% apart
-# swap (mixup and crop+flip: 3.3% apart on the resnet56, 1% the other way on a resnet8; cutmix and
-# autoaugment: 5.6% on the resnet56, 0.4% on a resnet8), while pairs further apart keep their
-# order. A pair more than 3% apart is never a tie, so it is ordered or left unresolved; at 2%, pairs
-# 2-3% apart, which no teacher orders reliably, need several times more groups to resolve.
+# not a property of the DAs, since neighbours that close swap between teachers (docs/t-stddev.md:
+# mixup 3.3% below crop+flip on a resnet56, the two within 0.3% on a resnet8). A pair more than 3%
+# apart is never a tie, so it is ordered or left unresolved; at 2%, pairs 2-3% apart need several
+# times more groups to resolve.
 TIE_MARGIN = 0.03
 VERDICTS = ("lower", "tie", "unresolved")
 
