@@ -6,10 +6,16 @@ standard deviation across groups of samples of the teacher's mean probability.
         --path_s save/student_model/vgg8/vgg8_best.pth --mix_mode identity cutmix cutmix_pick_S
     python eval_da_goodness.py --dataset digits --path_t resnet8_best.pth --n_groups 20  # offline, CPU
 
-By default every DA is measured on the same batches (paired) for as many groups as the original
-code's 10 epochs gave (helper.goodness.statistic.PAPER_GROUPS on CIFAR-100).
+Every DA is measured on the same batches (paired), and the paired differences between the DAs
+say which is lower, which are a tie and which are not yet known. By default the groups come in
+rounds and the pass stops as soon as the order is known (every two neighbours lower or a tie), at
+most after --max_groups: as many groups as the original code's 10 epochs gave
+(helper.goodness.statistic.PAPER_GROUPS on CIFAR-100). --n_groups N measures exactly N groups, as
+the paper did (--n_groups original: the paper's count); docs/t-stddev.md says which to choose.
 """
+import argparse
 import os
+from dataclasses import replace
 
 from helper.augment import da_help, da_record
 from helper.cli.da_options import add_da_args, check_da_args, da_config
@@ -24,12 +30,27 @@ from helper.data.device_data import load_device_data
 from helper.engine.loop import evaluate_metrics
 from helper.engine.runtime import Runtime
 from helper.goodness.measurement import measure_goodness
+from helper.goodness.paired import ALPHA, TIE_MARGIN, ErrorControl
 from helper.goodness.plan import default_group_count
-from helper.goodness.report import METRICS, metrics_need_student, summarize
+from helper.goodness.report import METRICS, metrics_need_student, pass_pairs, summarize
 from helper.goodness.schemes import DA_NAMES, PICK_BY_STUDENT, build_schemes, check_da_names, scorer_of
+from helper.goodness.sequential import measure_sequential
 from helper.goodness.statistic import PAPER_GROUPS
 from helper.storage.pretrained import load_model, load_teacher
 from helper.storage.run_folder import write_json
+
+
+ORIGINAL = "original"  # --n_groups original: the original code's count (10 epochs)
+
+
+def group_count(text):
+    """--n_groups: a number of groups, or "original"."""
+    if text == ORIGINAL:
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is neither a number of groups nor '{ORIGINAL}'") from None
 
 
 def parse_args(argv=None):
@@ -43,8 +64,19 @@ def parse_args(argv=None):
                             f"only with --path_s); each {da_help()}")
     add_da_args(group)
     group = parser.add_argument_group("T. stddev")
-    add_goodness_args(group, None, "groups to measure (default: as many as 10 epochs give in the original "
-                      f"grouping, {PAPER_GROUPS} on CIFAR-100; at most {PAPER_GROUPS} on streamed sets such as ImageNet)")
+    add_goodness_args(group, None, "measure exactly this many groups, a fixed pass ('original': as many as 10 "
+                      f"epochs give in the original grouping, the paper's {PAPER_GROUPS} on CIFAR-100; at most "
+                      f"{PAPER_GROUPS} on streamed sets such as ImageNet); default: stop when the order is known",
+                      group_count)
+    group.add_argument("--max_groups", type=int, default=None,
+                       help="budget of the pass that stops when the order is known (default: the count of "
+                            "--n_groups original)")
+    group.add_argument("--tie_margin", type=float, default=TIE_MARGIN,
+                       help="two DAs whose paired difference is surely within this fraction of the larger "
+                            f"value are a tie (default {TIE_MARGIN:g})")
+    group.add_argument("--alpha", type=float, default=ALPHA,
+                       help="chance that any interval of the pass (all pairs, all looks) misses its true "
+                            f"difference (default {ALPHA:g})")
     group.add_argument("--unpaired", action="store_true",
                        help="give each DA its own batches instead of the same ones for all")
     group.add_argument("--metric", nargs="+", default=["t_stddev"], choices=METRICS,
@@ -66,8 +98,15 @@ def parse_args(argv=None):
     if set(opt.metric) - {"t_stddev"} and opt.grouping != "sample":
         raise UsageError("the covariance metrics need groups of equal size: use --grouping sample")
     check_da_args(opt)
-    if opt.n_bootstrap < 1:
-        raise UsageError(f"--n_bootstrap must be positive, got {opt.n_bootstrap}")
+    if opt.n_bootstrap < 2:
+        raise UsageError(f"--n_bootstrap must be at least 2, got {opt.n_bootstrap}")
+    if not 0.0 < opt.alpha < 1.0 or opt.tie_margin < 0.0:
+        raise UsageError(f"--alpha must lie in (0, 1) and --tie_margin be >= 0, got {opt.alpha} and {opt.tie_margin}")
+    if opt.n_groups is not None and opt.max_groups is not None:
+        raise UsageError("--max_groups is the budget of the pass that stops by itself: drop it, or drop --n_groups")
+    if opt.n_groups is None and opt.unpaired:
+        raise UsageError("the pass that stops when the order is known compares DAs on the same groups: "
+                         "drop --unpaired, or pass --n_groups N for a fixed pass")
     return opt
 
 
@@ -83,7 +122,8 @@ def load_models(opt, num_classes, device, image_size=None):
 
 
 def goodness_record(opt, teacher_arch, teacher_acc, settings, train_size, originals_seconds, results):
-    """The --out JSON (scripts/summarize.py reads it): the settings of the pass and each DA's result."""
+    """The --out JSON (scripts/summarize.py reads it): the settings of the pass and each DA's result
+    (main adds the paired differences and how the pass stopped)."""
     return {"path_t": opt.path_t, "teacher_arch": teacher_arch, "dataset": opt.dataset,
             "teacher_test_acc": teacher_acc, "n_groups": settings.n_groups,
             "group_batches": settings.group_batches, "batch_size": settings.batch_size,
@@ -107,9 +147,25 @@ def format_table(results, metrics=("t_stddev",)):
     return "\n".join(lines)
 
 
+def format_pairs(pairs):
+    """One line per paired difference: value(second) - value(first) with its corrected interval."""
+    lines = [f"{'metric':<13} {'pair':<44} {'difference':>11}  {'interval':<24} {'margin':>9}  verdict"]
+    for p in pairs:
+        low, high = p["interval"]
+        pair = f"{p['da_a']} vs {p['da_b']}" + (" (best)" if p["kind"] == "vs_best" else "")
+        lines.append(f"{p['metric']:<13} {pair:<44} {p['diff']:>11.4e}  [{low:.3e}, {high:.3e}] "
+                     f"{p['margin']:>9.2e}  {p['verdict']}")
+    return "\n".join(lines)
+
+
+def fixed_count(opt, default):
+    return default if opt.n_groups == ORIGINAL else opt.n_groups
+
+
 def main(argv=None):
     opt = parse_args(argv)
-    settings_for(opt, 2 if opt.n_groups is None else opt.n_groups)  # check the flags before loading
+    budget = opt.max_groups if opt.n_groups is None else opt.n_groups
+    settings_for(opt, 2 if budget in (None, ORIGINAL) else budget)  # check the flags before loading
     seed_everything(opt.seed)
     processes, device = init_processes(opt.device)
     configure_backend(device)
@@ -122,7 +178,8 @@ def main(argv=None):
     say(f"teacher {arch} ({opt.path_t}): test accuracy {teacher_acc:.2f}% "
         f"(top-5 {teacher_result['test_acc5']:.2f}%)")
 
-    n_groups = opt.n_groups or default_group_count(len(train), opt.batch_size, opt.group_batches, data.streamed)
+    original = default_group_count(len(train), opt.batch_size, opt.group_batches, data.streamed)
+    n_groups = fixed_count(opt, original) if opt.n_groups is not None else opt.max_groups or original
     compute_batch, rates = tune_compute_batch(opt, teacher, data, processes)
     if rates:
         say(f"compute batch {compute_batch}: the teacher's fastest here ("
@@ -130,17 +187,33 @@ def main(argv=None):
     settings = settings_for(opt, n_groups, compute_batch)
     config = da_config(opt, data.image_size, data.mean)
     schemes = build_schemes(opt.mix_mode, config, have_student=student is not None)
+    measure = dict(student=student, processes=processes, student_cross_entropy=metrics_need_student(opt.metric))
     with autocast(device, opt.amp):
-        measured = measure_goodness(teacher, train, data.normalize, schemes, settings, student, processes,
-                                    student_cross_entropy=metrics_need_student(opt.metric))
+        if opt.n_groups is not None:
+            measured = measure_goodness(teacher, train, data.normalize, schemes, settings, **measure)
+            control, stopped, looks = ErrorControl(opt.alpha, 1, len(schemes)), "fixed", [{"groups": n_groups}]
+        else:
+            found = measure_sequential(teacher, train, data.normalize, schemes, settings, opt.alpha,
+                                       opt.tie_margin, opt.n_bootstrap, **measure)
+            measured, stopped, looks, control = found.measured, found.rule.stopped, found.rule.record, found.rule.control
+            settings = replace(settings, n_groups=found.rule.groups)
     results = summarize(measured, settings, opt.n_bootstrap, opt.metric)
+    pairs = pass_pairs(measured, settings, opt.n_bootstrap, control, opt.tie_margin, opt.metric)
+    how = (f"a fixed pass" if stopped == "fixed" else
+           f"stopped ({stopped}) at look {len(looks)} of {control.n_looks}, budget {n_groups} groups")
     say(f"T. stddev over {settings.n_groups} groups of {settings.group_batches} x {settings.batch_size} "
-          f"images ({settings.grouping} grouping, {'paired' if settings.paired else 'unpaired'}; "
+          f"images ({settings.grouping} grouping, {'paired' if settings.paired else 'unpaired'}, {how}; "
           f"teacher on x: {measured.originals_seconds:.1f}s)")
     say(format_table(results, opt.metric))
+    if pairs:
+        say(f"paired differences, intervals at level {control.level:.2g} each (alpha {opt.alpha:g} over "
+            f"{control.n_looks} look(s) x {control.n_pairs} pair(s)), tie margin {opt.tie_margin:g} x the larger value:")
+        say(format_pairs(pairs))
 
     record = goodness_record(opt, arch, teacher_acc, settings, len(train), measured.originals_seconds, results)
     record["compute_batch_rates"] = {str(size): rate for size, rate in rates.items()}
+    record.update(pairs=pairs, groups_used=settings.n_groups, max_groups=n_groups, looks=looks, stopped=stopped,
+                  tie_margin=opt.tie_margin, alpha=opt.alpha, interval_level=control.level)
     if opt.out and processes.is_main:
         os.makedirs(os.path.dirname(os.path.abspath(opt.out)), exist_ok=True)
         write_json(opt.out, record)

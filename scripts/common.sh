@@ -11,7 +11,7 @@
 #   TRIALS        trials per student setting (3, as the paper averages at least 3 runs)
 #   TRAIN_SUBSET, TEST_SUBSET   train / evaluate on stratified subsets of this size
 #   SUBSET_SEED   draw those subsets with this seed (--subset_seed): one subset for every seed and DA
-#   N_GROUPS      groups of 5 batches per T. stddev estimate (eval_da_goodness.py's default)
+#   N_GROUPS      groups of 5 batches per T. stddev estimate, a fixed pass (default: the paper's, --n_groups original)
 #   DATA_FOLDER, DEVICE         passed on as --data_folder, --device
 #   PAIRS, TEACHERS, DAS        space-separated subsets, e.g. PAIRS="vgg13:vgg8" DAS="cutmix mixup"
 #   TEACHER_PATTERN   teacher checkpoint, {arch} replaced by the architecture
@@ -68,8 +68,7 @@ DATA_FLAGS=(--dataset "$DATASET")
 [[ -n "${DEVICE:-}" ]] && DATA_FLAGS+=(--device "$DEVICE")
 EPOCH_FLAGS=()
 [[ -n "${EPOCHS:-}" ]] && EPOCH_FLAGS=(--epochs "$EPOCHS")
-GROUP_FLAGS=()
-[[ -n "${N_GROUPS:-}" ]] && GROUP_FLAGS=(--n_groups "$N_GROUPS")
+GROUP_FLAGS=(--n_groups "${N_GROUPS:-original}")  # a fixed pass: the paper's groups unless scaled down
 # Schedule flags a script adds to every train_student.py command (the ImageNet schedule).
 TRAIN_FLAGS=()
 

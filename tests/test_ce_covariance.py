@@ -93,3 +93,12 @@ def test_script_metric_flags(tmp_path, capsys):
     printed = [line.split()[0] for line in capsys.readouterr().out.splitlines() if line.split()
                and line.split()[0] in ("identity", "cutmix")]
     assert printed == sorted(("identity", "cutmix"), key=lambda n: record["results"][n]["ce_cov_approx"])
+
+
+def test_resamples_of_the_covariance_repeat_the_drawn_realisations():
+    from helper.goodness.ce_covariance import ce_covariance_resamples
+    samples = np.random.default_rng(0).random((5, 3))
+    weights = np.array([[1, 1, 1, 1, 1], [2, 0, 1, 0, 2]])
+    found = ce_covariance_resamples(samples, weights)
+    assert found[0] == ce_covariance(samples)
+    assert found[1] == ce_covariance(samples[[0, 0, 2, 4, 4]])

@@ -156,6 +156,9 @@ def test_t_stddev_measures_five_teachers_with_a_student_for_cutmix_pick_s(tmp_pa
         assert f["--n_groups"] == "50" and f["--test_subset"] == "200" and f["--dataset"] == "cifar100"
         assert f["--out"].startswith(str(tmp_path / "save" / "goodness"))
     assert lines[-1][1] == "scripts/summarize.py"
+    # unscaled, the paper's fixed pass: its groups passed explicitly, never the pass that stops by itself
+    paper = commands(dry_run("t_stddev_cifar100.sh", tmp_path, TEACHERS="vgg13"), "eval_da_goodness.py")
+    assert paper and all(flags(c)["--n_groups"] == "original" for c in paper)
 
 
 def test_accuracy_tables_print_eight_settings_on_seven_pairs(tmp_path):

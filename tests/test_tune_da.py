@@ -169,3 +169,26 @@ def test_script_on_digits_resumes_and_matches_eval_da_goodness(tmp_path, capsys)
         tune_da.main(args + ["--mix_mode", "pick(cutmix,by=student)"])
     with pytest.raises(UsageError, match="nothing to search"):
         tune_da.main(args + ["--mix_mode", "cutmix(alpha=0.5)"])
+
+
+def test_a_trial_as_good_as_the_incumbent_is_never_pruned(tmp_path):
+    # The stub teacher sees only each image's mean pixel, which a flip keeps: flip's group means
+    # are identity's (up to float32 rounding), so their paired difference is 0 at every check.
+    images = random_images(60)
+    split, config = split_of(images), DAConfig(8, mean=(0.5, 0.5, 0.5))
+    settings = GoodnessSettings(n_groups=40, group_batches=2, batch_size=8, compute_batch=16, seed=1)
+    teacher = MeanTeacher()
+    originals = measure_originals(teacher, split, IDENTITY_NORMALIZE, settings)
+    objective = TStddevObjective(teacher, split, IDENTITY_NORMALIZE, config, settings,
+                                 [parse_da("identity"), parse_da("flip")], originals, prune_after=10, n_bootstrap=50)
+    assert objective.control.level == pytest.approx(0.05 / 2)  # two checks, one pair
+    study = open_study(str(tmp_path / "p.db"), {"test": 1})
+    study.enqueue_trial({"da": "identity"})
+    study.enqueue_trial({"da": "flip"})
+    run_trials(study, objective, 2, None, 0, 10)
+    incumbent, same = study.trials
+    assert (incumbent.state.name, same.state.name) == ("COMPLETE", "COMPLETE") and same.value == pytest.approx(incumbent.value, rel=1e-6)
+    means = objective.finished_means[0]
+    assert objective.paired_difference(means, means)["verdict"] == "unresolved"
+    worse = objective.paired_difference(means * 2 - means.mean(axis=0), means)  # twice the spread: far worse
+    assert worse["verdict"] == "lower" and worse["interval"][0] > 0

@@ -5,8 +5,8 @@ from helper.goodness.compute_batch import fastest_compute_batch
 from helper.goodness.plan import GROUPINGS, GoodnessSettings
 
 
-def add_goodness_args(group, n_groups_default, n_groups_help):
-    group.add_argument("--n_groups", type=int, default=n_groups_default, help=n_groups_help)
+def add_goodness_args(group, n_groups_default, n_groups_help, n_groups_type=int):
+    group.add_argument("--n_groups", type=n_groups_type, default=n_groups_default, help=n_groups_help)
     group.add_argument("--group_batches", type=int, default=5, help="batches per group")
     group.add_argument("--batch_size", type=int, default=64)
     group.add_argument("--compute_batch", type=int, default=None,

@@ -39,3 +39,11 @@ ROW_METRICS = {
     "ce_cov": ("cross_entropy", True),       # q = -sum p_t log p_s, the student's own
     "ce_cov_approx": ("entropy", False),     # q with p_s := p_t: the teacher's entropy
 }
+
+
+def ce_covariance_resamples(samples: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """:func:`ce_covariance` of each bootstrap resample of the realisations (rows) that ``weights``
+    (statistic.resample_weights, one row of multiplicities per resample) draws: the same resamples
+    as T. stddev's, since a realisation is one group of the pass."""
+    samples = np.asarray(samples, dtype=np.float64)
+    return np.array([ce_covariance(np.repeat(samples, w, axis=0)) for w in weights])

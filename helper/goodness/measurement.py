@@ -106,6 +106,10 @@ class DAMeasurement:
         counts = np.add(self.originals.counts, self.views.counts)[:end]
         return group_means(sums, counts, group_batches)
 
+    def head(self, n_batches: int) -> "DAMeasurement":
+        """The measurement of the first ``n_batches`` batches alone."""
+        return DAMeasurement(self.name, self.originals.head(n_batches), self.views.head(n_batches), self.seconds)
+
     def group_rows(self, kind: str, group_batches: int) -> np.ndarray:
         """(n_groups, values per group) per-row values of each group, the x rows of its batches
         then the x' rows (the covariance metrics do not depend on the order of the columns)."""
@@ -142,14 +146,19 @@ def _forwards(teacher, student, normalize, processes):
 
 @torch.inference_mode()
 def measure_goodness(teacher, split, normalize, schemes: Sequence[Scheme], settings: GoodnessSettings,
-                     student=None, processes=Processes(), student_cross_entropy=False) -> GoodnessPass:
+                     student=None, processes=Processes(), student_cross_entropy=False,
+                     stop: Optional[Callable[[int, Dict[str, DAMeasurement]], bool]] = None) -> GoodnessPass:
     """Run the teacher over the planned batches and their views for every scheme.
 
     split: a DeviceSplit of the training set (it applies the standard DA); normalize: the data
     set's Normalize. Teacher and student run in eval mode, without gradients. With
     several processes every process makes the same batches and views, and each forward is split
     between them and gathered, so the numbers are those of one process. student_cross_entropy:
-    also run the student on x and x' and keep each row's teacher-student cross-entropy."""
+    also run the student on x and x' and keep each row's teacher-student cross-entropy.
+    stop(batches done, measurements so far): called after every forward of a paired pass; True
+    ends the pass there (the sequential pass, helper/goodness/sequential.py)."""
+    if stop is not None and not settings.paired:
+        raise ValueError("a pass that stops early compares DAs on the same batches: it must be paired")
     if (student_cross_entropy or any(s.scorer == "student" for s in schemes)) and student is None:
         raise ValueError("a DA that picks by the student's entropy, or the teacher-student cross-entropy, "
                          "needs the student model")
@@ -160,7 +169,7 @@ def measure_goodness(teacher, split, normalize, schemes: Sequence[Scheme], setti
         streams = [(list(schemes), ())] if settings.paired else [([s], (s.name,)) for s in schemes]
         for members, stream in streams:
             found, seconds = _measure_stream(split, members, settings, scorers, stream,
-                                             processes.is_main, student_cross_entropy)
+                                             processes.is_main, student_cross_entropy, stop)
             measurements.update(found)
             originals_seconds += seconds
     return GoodnessPass(measurements, originals_seconds)
@@ -197,7 +206,8 @@ def _add_views(measurement, scheme, xs, generator, scorers, student_cross_entrop
     measurement.views.add(logits, [len(v.x) for v in views], student_logits)
 
 
-def _measure_stream(split, schemes, settings, scorers, stream, show_progress=True, student_cross_entropy=False):
+def _measure_stream(split, schemes, settings, scorers, stream, show_progress=True, student_cross_entropy=False,
+                    stop=None):
     """One sequence of batches shared by ``schemes``: the x half is computed once for all.
     scorers["teacher"] (and ["student"]) map images to logits."""
     teacher, student = scorers["teacher"], scorers["student"]
@@ -208,6 +218,7 @@ def _measure_stream(split, schemes, settings, scorers, stream, show_progress=Tru
     desc = "T. stddev" + (f" {stream[0]}" if stream else "")
     originals_seconds = 0.0
     chunks = _original_chunks(split, settings, stream)
+    done = 0
     for xs in progress(chunks, desc, show_progress and _chunk_count(settings) > 1):
         start = clock.now()
         images = torch.cat(xs)
@@ -217,6 +228,9 @@ def _measure_stream(split, schemes, settings, scorers, stream, show_progress=Tru
             start = clock.now()
             _add_views(found[scheme.name], scheme, xs, da_generators[scheme.name], scorers, student_cross_entropy)
             found[scheme.name].seconds += clock.now() - start
+        done += len(xs)
+        if stop is not None and stop(done, found):
+            break
     return found, originals_seconds
 
 

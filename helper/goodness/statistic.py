@@ -38,22 +38,33 @@ def t_stddev(means: np.ndarray) -> float:
     return float(means.std(axis=0, ddof=1).mean())
 
 
-def bootstrap_ci(means: np.ndarray, n_bootstrap: int = 1000, seed: int = 0,
-                 level: float = 0.95) -> Tuple[float, float]:
-    """Percentile bootstrap interval of :func:`t_stddev`, resampling whole groups with replacement.
-
-    A resample is a vector of multiplicities w (how often each group is drawn), so its per-class
-    variance is (w . d^2 - (w . d)^2 / n) / (n - 1) with d the centred means: a matrix product
-    instead of n_bootstrap x n x C copies. The same seed draws the same resamples for every DA."""
-    means = np.asarray(means, dtype=np.float64)
-    n = len(means)
+def resample_weights(n: int, n_bootstrap: int, seed: int) -> np.ndarray:
+    """(n_bootstrap, n) multiplicities of a bootstrap of n groups: how often each group is drawn.
+    One seed draws the same resamples for every DA of a pass, so their statistics are paired."""
     if n < 2 or n_bootstrap < 1:
         raise ValueError(f"a bootstrap needs at least 2 groups and 1 resample, got {n} and {n_bootstrap}")
+    return np.random.default_rng(seed).multinomial(n, np.full(n, 1.0 / n), size=n_bootstrap)
+
+
+def bootstrap_stats(means: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """:func:`t_stddev` of each resample of the (n_groups, C) group means that ``weights``
+    (:func:`resample_weights`) draws.
+
+    Its per-class variance is (w . d^2 - (w . d)^2 / n) / (n - 1) with d the centred means: a
+    matrix product instead of n_bootstrap x n x C copies."""
+    means = np.asarray(means, dtype=np.float64)
+    n = len(means)
     centred = means - means.mean(axis=0)  # centring keeps the variance formula exact in float64
-    weights = np.random.default_rng(seed).multinomial(n, np.full(n, 1.0 / n), size=n_bootstrap)
     first = weights @ centred
     variance = (weights @ centred ** 2 - first ** 2 / n) / (n - 1)
-    stats = np.sqrt(np.clip(variance, 0.0, None)).mean(axis=1)
+    return np.sqrt(np.clip(variance, 0.0, None)).mean(axis=1)
+
+
+def bootstrap_ci(means: np.ndarray, n_bootstrap: int = 1000, seed: int = 0,
+                 level: float = 0.95) -> Tuple[float, float]:
+    """Percentile bootstrap interval of :func:`t_stddev`, resampling whole groups with replacement
+    (the same resamples for every DA from the same seed)."""
+    stats = bootstrap_stats(means, resample_weights(len(means), n_bootstrap, seed))
     tail = 100.0 * (1.0 - level) / 2.0
     low, high = np.percentile(stats, [tail, 100.0 - tail])
     return float(low), float(high)
