@@ -14,6 +14,7 @@ subclass and one entry in ``LIBRARIES``.
 import re
 from collections import OrderedDict
 
+import torch
 from torch import nn
 
 from helper.core.call_syntax import format_value, parse_call
@@ -86,6 +87,41 @@ class Torchvision(Library):
     def weight_classes(self, name):
         from torchvision import models
         return len(models.get_model_weights(name).DEFAULT.meta["categories"])
+
+    def features(self, model, x):
+        """The last map of each resolution among the trunk's blocks, then the input of the last
+        Linear, caught by hooks around one ordinary forward pass, so the logits are ``model(x)``."""
+        blocks, linears = _trunk_blocks(model), [m for m in model.modules() if isinstance(m, nn.Linear)]
+        if not blocks or not linears:
+            return None
+        maps, pre_logits = [], []
+        hooks = [block.register_forward_hook(lambda module, args, output: maps.append(output)) for block in blocks]
+        hooks.append(linears[-1].register_forward_pre_hook(lambda module, args: pre_logits.append(args[0])))
+        try:
+            logits = model(x)
+        finally:
+            for hook in hooks:
+                hook.remove()
+        if not all(isinstance(m, torch.Tensor) and m.dim() == 4 for m in maps):
+            return None
+        last_of_each_size = [m for m, after in zip(maps, maps[1:] + [None]) if after is None or
+                             m.shape[-2:] != after.shape[-2:]]
+        return last_of_each_size + pre_logits, logits
+
+
+def _trunk_blocks(model):
+    """The blocks of a torchvision CNN's trunk, input to output: ResNets' layer1..4, RegNets'
+    trunk_output, MNASNets' layers, the others' ``features``. None for models whose maps are tokens
+    or channels-last (ViT, Swin), which would be misread as NCHW."""
+    from torchvision.models import SwinTransformer
+    if isinstance(model, SwinTransformer):
+        return []
+    layers = [getattr(model, f"layer{i}", None) for i in range(1, 5)]
+    if all(layers):
+        return layers
+    trunk = next((getattr(model, name) for name in ("trunk_output", "features", "layers") if hasattr(model, name)),
+                 None)
+    return list(trunk.children()) if isinstance(trunk, nn.Sequential) else []
 
 
 LIBRARIES = {"timm": Timm(), "torchvision": Torchvision()}

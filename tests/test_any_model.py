@@ -1,6 +1,8 @@
 """Any image model as teacher or student: timm:<name>(...) and torchvision:<name>(...) specs, their
 state_dicts, checkpoints that rebuild them, distillation into a ViT, T. stddev with a timm teacher,
 resume, and the one-line refusals. Tiny configurations on digits (32x32, 10 classes), offline."""
+import math
+
 import pytest
 import timm
 import torch
@@ -160,11 +162,35 @@ def test_crd_trains_with_a_timm_student(crd_teacher, tmp_path):
     assert any("embed_s" in key for key in load_checkpoint(str(tmp_path / "crd_trial_1" / "last.pth"))["distiller"])
 
 
+@pytest.mark.parametrize("spec", ["torchvision:resnet18", "torchvision:mobilenet_v3_small"])
+def test_a_torchvision_cnn_gives_its_stage_maps_and_pre_logit_vector_with_its_own_logits(spec):
+    torch.manual_seed(3)
+    model = build_model(spec, 10, 32).eval()
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        features, logits = model(x, is_feat=True)
+        assert torch.equal(logits, model(x))
+    *maps, pre_logits = features
+    assert len(maps) >= 4 and all(m.dim() == 4 and m.shape[0] == 2 for m in maps)
+    sizes = [m.shape[-1] for m in maps]
+    assert sizes == sorted(set(sizes), reverse=True) and all(m.shape[-2] == m.shape[-1] for m in maps)
+    classifier = [m for m in model.net.modules() if isinstance(m, torch.nn.Linear)][-1]
+    assert pre_logits.shape == (2, classifier.in_features)
+
+
+def test_a_feature_method_trains_with_a_torchvision_student(crd_teacher, tmp_path):
+    summary = train_student.main(["--path_t", crd_teacher, "--model_s", "torchvision:resnet18", "--distill",
+                                  "attention", "-r", "1", "-a", "0", "-b", "1000", "--epochs", "1", *DIGITS,
+                                  "--project", "at", "--model_path", str(tmp_path)])
+    loss = read_metrics(str(tmp_path / "at_trial_1"))[-1]["train_loss"]
+    assert summary["distill"] == "attention" and math.isfinite(loss) and loss > 0
+
+
 def test_a_feature_method_with_a_model_without_features_is_refused_in_one_line(crd_teacher, tmp_path, capsys):
-    line = one_line_error(capsys, train_student.main, [
-        "--path_t", crd_teacher, "--model_s", "torchvision:mobilenet_v3_small", "--distill", "crd", "-b", "0.8",
+    line = one_line_error(capsys, train_student.main, [  # squeezenet has no Linear classifier, so no pre-logit vector
+        "--path_t", crd_teacher, "--model_s", "torchvision:squeezenet1_0", "--distill", "crd", "-b", "0.8",
         "--nce_k", "32", "--epochs", "1", "--lr_decay_epochs", "5", *DIGITS, "--model_path", str(tmp_path)])
-    assert line == ("error: torchvision:mobilenet_v3_small exposes no intermediate features; with it use a logit "
+    assert line == ("error: torchvision:squeezenet1_0 exposes no intermediate features; with it use a logit "
                     "method: --distill kd, dkd, dist or mlkd (with --logit_stand or --method_as_kl if wanted)")
 
 
