@@ -11,6 +11,9 @@ templates add the choice among them. Every trial is measured on the same paired 
 teacher outputs are computed once. The study lives in an SQLite file (--study, default
 OUT/study.db): running the same command again resumes it, without repeating finished trials;
 --n_trials counts the study's finished trials, old and new.
+
+It runs as one process (one process samples the study and writes its files): under torchrun it
+stops with one line before opening anything; eval_da_goodness.py spreads T. stddev over processes.
 """
 import csv
 import os
@@ -24,7 +27,7 @@ from helper.cli.goodness_options import add_goodness_args, settings_for, tune_co
 from helper.cli.options import add_data_args, add_speed_args, add_teacher_args, check_teacher_args
 from helper.cli.script import run_main, script_parser
 from helper.core.errors import UsageError
-from helper.core.processes import init_processes
+from helper.core.processes import init_processes, refuse_several_processes
 from helper.core.seeds import seed_everything
 from helper.core.speed import autocast, configure_backend, prepare_model
 from helper.data.device_data import load_device_data
@@ -41,6 +44,9 @@ from helper.tuning.study import finished_trials, open_study, run_trials
 from models.external import folder_label
 
 DEFAULT_N_GROUPS = 200
+ONE_PROCESS = ("tune_da.py runs as one process, since one process samples the study and writes its files: "
+               "start it with python, not torchrun (eval_da_goodness.py is the script that spreads T. stddev "
+               "over several processes)")
 
 
 def parse_args(argv=None):
@@ -122,11 +128,11 @@ def write_trials(path, rows):
 
 
 def main(argv=None):
+    refuse_several_processes(ONE_PROCESS)
     opt = parse_args(argv)
     seed_everything(opt.seed)
     processes, device = init_processes(opt.device)
     configure_backend(device)
-    say = print if processes.is_main else (lambda *args: None)
     data = load_device_data(opt, device, processes)
     config = da_config(opt, data.image_size, data.mean)
     check_templates(opt.templates, config)
@@ -134,7 +140,7 @@ def main(argv=None):
     teacher, arch, _ = load_teacher(opt, data.num_classes, device, data.image_size)
     teacher = prepare_model(teacher, opt.channels_last, opt.compile)
     _, teacher_acc = evaluate(teacher, data.test, Runtime(data.normalize, opt.amp, processes))
-    say(f"teacher {arch} ({opt.path_t}): test accuracy {teacher_acc:.2f}%")
+    print(f"teacher {arch} ({opt.path_t}): test accuracy {teacher_acc:.2f}%")
     compute_batch, _ = tune_compute_batch(opt, teacher, data, processes)
     settings = settings_for(opt, opt.n_groups, compute_batch)
 
@@ -143,7 +149,7 @@ def main(argv=None):
     study_path = opt.study or os.path.join(out, "study.db")
     study = open_study(study_path, study_identity(opt, settings))
     for template in opt.templates:
-        say(f"searching {template.canonical}: " + ("; ".join(dimensions(template)) or "as it is"))
+        print(f"searching {template.canonical}: " + ("; ".join(dimensions(template)) or "as it is"))
 
     with autocast(device, opt.amp):
         originals = measure_originals(teacher, data.train, data.normalize, settings, processes)
@@ -173,10 +179,10 @@ def main(argv=None):
                 da_spec=da_record(best["spec"]), command=student_command(opt, best["spec"]), trials_this_run=ran)
     write_json(os.path.join(out, "best.json"), best)
     plots = write_plots(study, out)
-    say(f"{len(rows)} trials ({ran} this run); best {best['spec']}: T. stddev {best['t_stddev']:.6f}, "
-        f"95% CI [{best['ci95'][0]:.6f}, {best['ci95'][1]:.6f}] (trial {best['trial']})")
-    say(f"wrote {out}/best.json, trials.csv" + "".join(f", {os.path.basename(p)}" for p in plots))
-    say("distil with it:\n  " + best["command"])
+    print(f"{len(rows)} trials ({ran} this run); best {best['spec']}: T. stddev {best['t_stddev']:.6f}, "
+          f"95% CI [{best['ci95'][0]:.6f}, {best['ci95'][1]:.6f}] (trial {best['trial']})")
+    print(f"wrote {out}/best.json, trials.csv" + "".join(f", {os.path.basename(p)}" for p in plots))
+    print("distil with it:\n  " + best["command"])
     return best
 
 

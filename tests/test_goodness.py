@@ -96,6 +96,19 @@ def test_group_means_weigh_rows_not_batches():
         group_means(sums[:3], counts[:3], 2)
 
 
+def test_bfloat16_logits_are_summed_as_float64_probabilities_even_under_autocast():
+    """--amp hands T. stddev the teacher's bfloat16 logits: the softmax and the sums are taken in float64
+    from them, and the entropy in float32, inside autocast too, where a bfloat16 softmax would be off."""
+    logits = (torch.randn(6, 100, generator=torch.Generator().manual_seed(0)) * 4).bfloat16()
+    sums = ProbabilitySums()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        sums.add(logits, [2, 4])
+    probs = softmax(logits.float().numpy().astype(np.float64))  # bfloat16 values are exact in float64
+    np.testing.assert_allclose(sums.sums(), [probs[:2].sum(axis=0), probs[2:].sum(axis=0)], rtol=1e-12)
+    assert sums.mean_entropy() == pytest.approx(-(probs * np.log(probs)).sum(axis=1).mean(), rel=1e-6)
+    assert np.abs(logits.softmax(dim=1).double().numpy() - probs).max() > 1e-4  # what bfloat16 sums would miss
+
+
 def test_a_pass_under_way_gives_the_means_of_its_first_whole_groups():
     """A pruning check sees 3 batches of x and x' (one group of 2, and half the next): the mean of
     group 1 is over its 2 batches' rows of x and x' alone."""

@@ -1,13 +1,18 @@
 """tune_da.py: the search space from the declarations, the study finding the region it should, exact
-resumption after an interruption, pruning, the cached originals, and the script on digits."""
+resumption after an interruption, pruning, the cached originals, the script on digits, and its
+refusal of several processes."""
 import json
 import os
+import re
+import subprocess
+import sys
 
 import optuna
 import pytest
 
 import eval_da_goodness
 import tune_da
+from conftest import ROOT, SINGLE_THREAD_ENV
 from helper.augment import DAConfig, parse_da
 from helper.core.errors import UsageError
 from helper.goodness.measurement import measure_goodness, measure_originals, measure_views
@@ -192,3 +197,23 @@ def test_a_trial_as_good_as_the_incumbent_is_never_pruned(tmp_path):
     assert objective.paired_difference(means, means)["verdict"] == "unresolved"
     worse = objective.paired_difference(means * 2 - means.mean(axis=0), means)  # twice the spread: far worse
     assert worse["verdict"] == "lower" and worse["interval"][0] > 0
+
+
+def test_torchrun_is_refused_in_one_line_before_any_file_is_written(tmp_path):
+    """Two processes would each sample and write the same study: the main one says so in one line and
+    fails with status 2, the other leaves without a word, and nothing is created (torchrun then adds its
+    own report of the failure)."""
+    ckpt = save_random_resnet8(tmp_path / "resnet8.pth")
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+    args = ["tune_da.py", "--dataset", "digits", "--train_subset", "80", "--path_t", ckpt, "--n_groups", "4",
+            "--mix_mode", "cutmix", "--n_trials", "2", "--device", "cpu", "--out", str(tmp_path / "tune"),
+            "--study", str(tmp_path / "study.db")]
+    done = subprocess.run(launcher + args, cwd=ROOT, env=SINGLE_THREAD_ENV, capture_output=True, text=True,
+                          timeout=120)
+    printed = (done.stdout + done.stderr).splitlines()
+    assert [line for line in printed if line.startswith("error:")] == [f"error: {tune_da.ONE_PROCESS}"]
+    assert done.returncode != 0
+    exits = re.findall(r"rank\s*: (\d) \(local_rank: \d\)\s*exitcode\s*: (\d+)", done.stderr)
+    assert exits == [("0", "2")], done.stderr  # torchrun's report: the main process failed, alone
+    assert "tune_da.py\", line" not in done.stderr  # no traceback from the script itself
+    assert sorted(os.listdir(tmp_path)) == ["resnet8.pth"]

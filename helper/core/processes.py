@@ -130,26 +130,40 @@ def _leave_group():
     dist.destroy_process_group()
 
 
-def is_main_launch():
-    """Whether this process is torchrun's rank 0 (or runs alone), before init_processes: for
-    notes printed while the flags are parsed."""
-    return int(os.environ.get("RANK", "0")) == 0
+def launched_processes():
+    """This process's place as torchrun's environment describes it (without torchrun: rank 0 of 1)."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size == 1:
+        return Processes()
+    return Processes(int(os.environ["RANK"]), world_size, int(os.environ["LOCAL_RANK"]))
+
+
+def refuse_several_processes(message):
+    """For a script that runs as one process only; call it before anything is opened. Under torchrun
+    the main process raises UsageError(message), which run_main prints as one line (exit status 2,
+    which torchrun reports as the failure), and the others leave at once without a word, so that the
+    reason is read once. They leave with status 0: torchrun stops the other processes as soon as one
+    fails, so a failing helper could stop the main process before it had said why."""
+    processes = launched_processes()
+    if processes.enabled:
+        if not processes.is_main:
+            raise SystemExit(0)
+        raise UsageError(message)
 
 
 def init_processes(device_flag):
     """Join the process group torchrun describes in the environment (nccl on CUDA, gloo on the CPU)."""
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    if world_size == 1:
-        return Processes(), select_device(device_flag)
-    rank, local_rank = int(os.environ["RANK"]), int(os.environ["LOCAL_RANK"])
+    processes = launched_processes()
     device = select_device(device_flag)
+    if not processes.enabled:
+        return processes, device
     if device.type == "cuda":
-        device = torch.device("cuda", local_rank)
+        device = torch.device("cuda", processes.local_rank)
         torch.cuda.set_device(device)
     if not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
         atexit.register(_leave_group)
-    return Processes(rank, world_size, local_rank), device
+    return processes, device
 
 
 class GlobalBatchNorm2d(nn.BatchNorm2d):
