@@ -6,6 +6,7 @@ partners and picks exactly as in one process), then trains on its shard. Gradien
 by DistributedDataParallel and BatchNorm statistics are taken over the global batch, so N
 processes compute what one process with the same --batch_size computes, up to rounding."""
 import atexit
+import gc
 import os
 import warnings
 
@@ -123,11 +124,15 @@ class Processes:
 
 
 def _leave_group():
-    """Leave the group before the interpreter exits: a gloo group torn down by interpreter shutdown
-    aborts the process ("terminate called without an active exception"), and so does one whose
-    peer has already gone, hence the barrier: no process leaves before all are done."""
+    """Leave the group, and stop its threads, before the interpreter exits. A gloo group torn down by
+    interpreter shutdown aborts the process ("terminate called without an active exception"): a
+    worker thread that drops a finished collective's tensors then needs the GIL, which shutdown
+    holds. destroy_process_group alone does not stop the threads while a trained model's
+    DistributedDataParallel, kept in a reference cycle, still holds the group; the collection after
+    it frees them, and with them the group. The barrier: no process leaves before all are done."""
     dist.barrier()
     dist.destroy_process_group()
+    gc.collect()
 
 
 def launched_processes():
