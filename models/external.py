@@ -18,10 +18,9 @@ import torch
 from torch import nn
 
 from helper.core.call_syntax import format_value, parse_call
-from helper.core.errors import UsageError
+from helper.core.errors import NoFeaturesError, UsageError
 
 SEPARATOR = ":"
-FEATURE_FREE_METHODS = "kd, dkd, dist or mlkd (with --logit_stand or --method_as_kl if wanted)"
 
 
 class Library:
@@ -201,8 +200,7 @@ class MissingFeatures(list):
         self.spec = spec
 
     def __getitem__(self, index):
-        raise UsageError(f"{self.spec} exposes no intermediate features; with it use a logit method: "
-                         f"--distill {FEATURE_FREE_METHODS}")
+        raise NoFeaturesError(f"{self.spec} exposes no intermediate features")
 
 
 class ExternalModel(nn.Module):

@@ -186,12 +186,16 @@ def test_a_feature_method_trains_with_a_torchvision_student(crd_teacher, tmp_pat
     assert summary["distill"] == "attention" and math.isfinite(loss) and loss > 0
 
 
-def test_a_feature_method_with_a_model_without_features_is_refused_in_one_line(crd_teacher, tmp_path, capsys):
+@pytest.mark.parametrize("method", ["crd", "attention"])  # crd sizes its embeddings from the features; attention
+def test_a_feature_method_with_a_model_without_features_is_refused_before_the_run(method, crd_teacher, tmp_path,
+                                                                                  capsys):  # reads them in its loss only
     line = one_line_error(capsys, train_student.main, [  # squeezenet has no Linear classifier, so no pre-logit vector
-        "--path_t", crd_teacher, "--model_s", "torchvision:squeezenet1_0", "--distill", "crd", "-b", "0.8",
+        "--path_t", crd_teacher, "--model_s", "torchvision:squeezenet1_0", "--distill", method, "-b", "0.8",
         "--nce_k", "32", "--epochs", "1", "--lr_decay_epochs", "5", *DIGITS, "--model_path", str(tmp_path)])
-    assert line == ("error: torchvision:squeezenet1_0 exposes no intermediate features; with it use a logit "
-                    "method: --distill kd, dkd, dist or mlkd (with --logit_stand or --method_as_kl if wanted)")
+    assert line == (f"error: --distill {method} reads intermediate features, but torchvision:squeezenet1_0 exposes "
+                    "no intermediate features; use a logit method: --distill kd, dkd, dist, mlkd (with --logit_stand "
+                    "or --method_as_kl if wanted)")
+    assert list(tmp_path.iterdir()) == []  # refused before any run folder was made
 
 
 def test_a_timm_state_dict_scores_das_as_the_t_stddev_teacher(tmp_path):
@@ -226,4 +230,4 @@ def test_a_feature_method_that_cannot_pair_the_features_is_refused_in_one_line(c
         "--path_t", crd_teacher, "--model_s", VIT, "--distill", "hint", "-b", "100", "--epochs", "1",
         "--lr_decay_epochs", "5", *DIGITS, "--model_path", str(tmp_path)])
     assert line == ("error: --distill hint cannot pair the student's features with the teacher's (not enough values "
-                    "to unpack (expected 4, got 2)); kd, dkd, dist and mlkd work with any pair of models")
+                    "to unpack (expected 4, got 2)); kd, dkd, dist, mlkd work with any pair of models")

@@ -6,6 +6,10 @@ class UsageError(ValueError):
     """The flags ask for something that cannot be done; the message says what to change."""
 
 
+class NoFeaturesError(UsageError):
+    """A feature method asked for the intermediate features of a model that exposes none."""
+
+
 class DatasetNotFoundError(FileNotFoundError):
     """A data set is not on disk; the message says where we looked and how to get it."""
 
