@@ -21,7 +21,8 @@ from helper.goodness.measurement import DAMeasurement, ProbabilitySums, measure_
 from helper.goodness.plan import GoodnessSettings, epoch_stream, planned_batches, sample_stream
 from helper.goodness.report import summarize
 from helper.goodness.schemes import DA_NAMES, Scheme, build_schemes
-from helper.goodness.statistic import bootstrap_ci, group_means, original_group_count, t_stddev
+from helper.goodness.statistic import (bootstrap_ci, bootstrap_stats, group_means, original_group_count,
+                                      resample_weights, t_stddev)
 from helper.storage.checkpoint import save_checkpoint
 from models import model_dict
 
@@ -135,11 +136,33 @@ def test_bootstrap_interval():
     assert bootstrap_ci(few, 1000, seed=4) != (low, high)
 
 
-def test_bootstrap_matches_resampling_the_groups_directly():
+def test_bootstrap_interval_is_the_basic_interval_of_resampling_the_groups_directly():
     means = np.random.default_rng(1).random((7, 3))
     weights = np.random.default_rng(5).multinomial(7, np.full(7, 1 / 7), size=200)
-    direct = [t_stddev(np.repeat(means, w, axis=0)) for w in weights]
-    assert bootstrap_ci(means, 200, seed=5) == pytest.approx(tuple(np.percentile(direct, [2.5, 97.5])))
+    direct = [np.std(np.repeat(means, w, axis=0), axis=0, ddof=1).mean() for w in weights]
+    q_low, q_high = np.percentile(direct, [2.5, 97.5])
+    estimate = np.std(means, axis=0, ddof=1).mean()
+    population = np.std(means, axis=0, ddof=0).mean()  # the groups' own T. stddev, as a population
+    assert bootstrap_ci(means, 200, seed=5) == pytest.approx((estimate - (q_high - population),
+                                                              estimate - (q_low - population)))
+
+
+def test_bootstrap_interval_covers_the_t_stddev_it_estimates():
+    """100 groups of 100 independent classes of known std: averaging the classes makes the statistic's
+    error small against the shift that the percentile interval inherits from the resamples."""
+    rng = np.random.default_rng(7)
+    class_std = rng.uniform(0.5, 2.0, size=100)
+    truth, replicates = class_std.mean(), 200
+    covered = percentile_covered = 0
+    for k in range(replicates):
+        means = rng.standard_normal((100, 100)) * class_std
+        low, high = bootstrap_ci(means, 1000, seed=k)
+        covered += low <= truth <= high
+        q_low, q_high = np.percentile(bootstrap_stats(means, resample_weights(100, 1000, k)), [2.5, 97.5])
+        percentile_covered += q_low <= truth <= q_high
+    print(f"coverage: basic {covered / replicates:.3f}, percentile {percentile_covered / replicates:.3f}")
+    assert covered / replicates >= 0.9
+    assert percentile_covered / replicates <= 0.8  # the interval this one replaced
 
 
 # ----------------------------------------------------------------------------- the grouping
